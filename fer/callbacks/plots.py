@@ -1,0 +1,51 @@
+"""Image outputs: confusion matrices of each test set, saved as PNG and logged to image-capable loggers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytorch_lightning as pl  # noqa: E402
+from pytorch_lightning.callbacks import Callback  # noqa: E402
+
+
+def plot_confusion(cm, class_names, title: str, path: str | Path) -> Path:
+    cm = np.asarray(cm, dtype=float)
+    rows = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(class_names)), class_names)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center", color="white" if rows[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+class ConfusionMatrixPlot(Callback):
+    """After testing, writes `confusion_<test set>.png` (row-normalized, with counts) into the run folder."""
+
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for name, r in pl_module.test_results.items():
+            path = plot_confusion(r["confusion"], pl_module.hparams.class_names,
+                                  f"{name}: acc {100 * r['acc']:.1f}% (n={r['n']})", Path(self.out_dir) / f"confusion_{name}.png")
+            for lg in trainer.loggers:
+                if hasattr(lg, "log_image"):
+                    lg.log_image(key=f"test/{name}/confusion", images=[str(path)])

@@ -1,0 +1,1 @@
+"""Datasets, faces, cache, augmentation, variants, splits and the DataModule."""

@@ -1,0 +1,26 @@
+"""Dataset readers: each turns a dataset root, laid out as its official download arrives, into Samples."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from fer.data.readers.ckplus import read_ckplus
+from fer.data.readers.folder import read_folder
+from fer.data.readers.jaffe import read_jaffe
+from fer.data.readers.kdef import read_kdef
+from fer.data.samples import Sample
+
+READERS: dict[str, Callable[..., list[Sample]]] = {
+    "kdef": read_kdef,
+    "ckplus": read_ckplus,
+    "jaffe": read_jaffe,
+    "folder": read_folder,
+}
+
+
+def read_dataset(reader: str, root: str | Path, **options) -> list[Sample]:
+    """Read one dataset with the named reader (`kdef`, `ckplus`, `jaffe`, `folder`)."""
+    if reader not in READERS:
+        raise ValueError(f"unknown dataset reader {reader!r}; expected one of {sorted(READERS)}")
+    return READERS[reader](root, **options)

@@ -1,0 +1,113 @@
+"""ClassifierModule: FERNet under Lightning, with on-device normalization and per-set torchmetrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from timm.data import resolve_model_data_config
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score, MulticlassRecall
+
+from fer.classes import CLASSES
+from fer.models.components.backbone import FERNet
+
+
+def make_metrics(num_classes: int) -> MetricCollection:
+    return MetricCollection({
+        "acc": MulticlassAccuracy(num_classes, average="micro"),
+        "f1": MulticlassF1Score(num_classes, average="macro"),
+        "recall": MulticlassRecall(num_classes, average="none"),
+        "cm": MulticlassConfusionMatrix(num_classes),
+    })
+
+
+class ClassifierModule(pl.LightningModule):
+    def __init__(
+        self,
+        net: FERNet,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable | None = None,
+        class_names: list[str] | tuple[str, ...] = CLASSES,
+        test_names: list[str] | tuple[str, ...] = ("test",),
+        hflip: float = 0.5,
+        channels_last: bool = False,
+        compile: bool = False,
+    ):
+        super().__init__()
+        self.save_hyperparameters(logger=False, ignore=["net"])
+        self.net = net
+        cfg = resolve_model_data_config(net.trunk)
+        self.register_buffer("mean", torch.tensor(cfg["mean"]).view(1, -1, 1, 1) * 255, persistent=False)
+        self.register_buffer("std", torch.tensor(cfg["std"]).view(1, -1, 1, 1) * 255, persistent=False)
+        n = len(class_names)
+        self.val_metrics = make_metrics(n)
+        self.test_metrics = nn.ModuleList([make_metrics(n) for _ in test_names])
+        self.test_results: dict[str, dict] = {}
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self._forward = torch.compile(self.net) if compile else self.net
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, C, H, W) -> float, grey replicated to the trunk's channels, normalized with timm's mean/std."""
+        x = x.float()
+        if x.shape[1] == 1 and self.mean.shape[1] == 3:
+            x = x.expand(-1, 3, -1, -1)
+        x = (x - self.mean) / self.std
+        return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._forward(self.normalize(x))
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        x, y = batch
+        if self.trainer is not None and self.trainer.training and self.hparams.hflip > 0:
+            flip = torch.rand(x.shape[0], device=x.device) < self.hparams.hflip
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+        return x, y
+
+    def training_step(self, batch, batch_idx: int):
+        x, y = batch
+        loss = F.cross_entropy(self(x), y)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        return loss
+
+    def validation_step(self, batch, batch_idx: int):
+        x, y = batch
+        logits = self(x)
+        self.log("val/loss", F.cross_entropy(logits, y), on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.val_metrics.update(logits, y)
+
+    def on_validation_epoch_end(self) -> None:
+        m = self.val_metrics.compute()
+        self.log_dict({"val/acc": m["acc"], "val/f1": m["f1"]}, prog_bar=True)
+        self.val_metrics.reset()
+
+    def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
+        x, y = batch
+        self.test_metrics[dataloader_idx].update(self(x), y)
+
+    def on_test_epoch_end(self) -> None:
+        for name, metrics in zip(self.hparams.test_names, self.test_metrics):
+            m = metrics.compute()
+            n = int(m["cm"].sum())
+            if n == 0:
+                continue
+            self.log_dict({f"test/{name}/acc": m["acc"], f"test/{name}/f1": m["f1"]}, add_dataloader_idx=False)
+            self.test_results[name] = {
+                "acc": float(m["acc"]), "f1": float(m["f1"]), "n": n,
+                "recall": dict(zip(self.hparams.class_names, m["recall"].tolist())),
+                "confusion": m["cm"].tolist(),
+            }
+            metrics.reset()
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]  # the frozen trunk joins later (PhaseSwitch)
+        optimizer = self.hparams.optimizer(params=params)
+        if self.hparams.scheduler is None:
+            return {"optimizer": optimizer}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.hparams.scheduler(optimizer=optimizer),
+                                                         "monitor": "val/loss", "interval": "epoch"}}

@@ -1,0 +1,51 @@
+"""Shared fixtures: the real Hydra config, shrunk for CPU, and synthetic datasets rendered once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = str(ROOT / "conf")
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory) -> Path:
+    """Small synthetic KDEF/CK+/JAFFE trees shared by the whole session."""
+    from fer.data.synthetic import render
+
+    root = tmp_path_factory.mktemp("synthetic")
+    render("kdef", root / "kdef", subjects=10)
+    render("ckplus", root / "ckplus", subjects=6)
+    render("jaffe", root / "jaffe")
+    return root
+
+
+def compose_cfg(overrides: list[str], config_name: str = "train.yaml") -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=CONF):
+        return compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+
+
+@pytest.fixture
+def cfg_demo(tmp_path, synthetic_dir) -> DictConfig:
+    """The demo experiment, shrunk: tiny images, few batches, CPU, no logger, outputs under tmp_path."""
+    cfg = compose_cfg([
+        "experiment=demo", "logger=none", f"paths.synthetic_dir={synthetic_dir}",
+        f"paths.cache_dir={tmp_path / 'cache'}", f"paths.root_dir={tmp_path}",
+        "backbone.input_size=32", "trainer.max_epochs=2", "callbacks.phase_switch.unfreeze_at=1",
+        "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1",
+        "+trainer.enable_progress_bar=false",
+    ])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "run")
+        cfg.hydra.runtime.output_dir = str(tmp_path / "run")
+    return cfg
