@@ -57,3 +57,13 @@ def load_source(name: str, cfg: Mapping, faces: Mapping, size: int, color: str, 
     samples = read_source(name, cfg)
     face_opts = FaceOptions.from_config({**_plain(faces), **(cfg.get("faces") or {})})
     return prepare(samples, face_opts, size, color, cache_dir, name=name)
+
+
+def dataset_source(cfg) -> tuple[str, dict]:
+    """The source a generation task reads: `sources[dataset.name]` with `dataset.*` (e.g. root) on top."""
+    ds = _plain(cfg.dataset)
+    name = ds.pop("name")
+    sources = _plain(cfg.sources)
+    if name not in sources:
+        raise ValueError(f"dataset={name!r} is not a configured source; expected one of {sorted(sources)}")
+    return name, {**sources[name], **ds}

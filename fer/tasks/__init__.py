@@ -1,0 +1,1 @@
+"""Generation tasks run by `generate.py task=<name>`: each module has `run(cfg) -> dict`."""

@@ -1,0 +1,37 @@
+"""Generation tasks: `python generate.py task=<augment|gan|gan_eval> ...` (see conf/generate.yaml).
+
+`generate(cfg)` is a plain function; `main(cfg)` is the thin Hydra entry point.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+
+import hydra
+from omegaconf import DictConfig
+
+from fer.utils import task_wrapper
+
+log = logging.getLogger(__name__)
+
+
+@task_wrapper
+def generate(cfg: DictConfig) -> dict:
+    name = cfg.task.name
+    try:
+        module = importlib.import_module(f"fer.tasks.{name}")
+    except ModuleNotFoundError:
+        raise ValueError(f"unknown generation task {name!r}; see conf/task/") from None
+    return module.run(cfg)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="generate.yaml")
+def main(cfg: DictConfig) -> None:
+    result = generate(cfg)
+    print(json.dumps(result, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
