@@ -38,7 +38,10 @@ class ClassifierModule(pl.LightningModule):
         compile: bool = False,
     ):
         super().__init__()
-        self.save_hyperparameters(logger=False, ignore=["net"])
+        # Optimizer/scheduler factories (functools.partial) stay out of the checkpoint's hyperparameters, so
+        # checkpoints load with torch.load(weights_only=True), Lightning's default when resuming.
+        self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler"])
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.net = net
         cfg = resolve_model_data_config(net.trunk)
         self.register_buffer("mean", torch.tensor(cfg["mean"]).view(1, -1, 1, 1) * 255, persistent=False)
@@ -47,9 +50,11 @@ class ClassifierModule(pl.LightningModule):
         self.val_metrics = make_metrics(n)
         self.test_metrics = nn.ModuleList([make_metrics(n) for _ in test_names])
         self.test_results: dict[str, dict] = {}
+        self.val_results: dict = {}
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self._forward = torch.compile(self.net) if compile else self.net
+        if compile:  # in place: the state_dict keys (and so checkpoints) stay those of the plain net
+            self.net.compile()
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 (B, C, H, W) -> float, grey replicated to the trunk's channels, normalized with timm's mean/std."""
@@ -60,7 +65,7 @@ class ClassifierModule(pl.LightningModule):
         return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._forward(self.normalize(x))
+        return self.net(self.normalize(x))
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         x, y = batch
@@ -84,7 +89,14 @@ class ClassifierModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         m = self.val_metrics.compute()
         self.log_dict({"val/acc": m["acc"], "val/f1": m["f1"]}, prog_bar=True)
+        self.log_dict({f"val/recall/{c}": r for c, r in zip(self.hparams.class_names, m["recall"])})
+        if not self.trainer.sanity_checking:
+            self.val_results = {**self._summary(m), "epoch": self.current_epoch}
         self.val_metrics.reset()
+
+    def _summary(self, m: dict) -> dict:
+        return {"acc": float(m["acc"]), "f1": float(m["f1"]), "n": int(m["cm"].sum()),
+                "recall": dict(zip(self.hparams.class_names, m["recall"].tolist())), "confusion": m["cm"].tolist()}
 
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
         x, y = batch
@@ -97,17 +109,14 @@ class ClassifierModule(pl.LightningModule):
             if n == 0:
                 continue
             self.log_dict({f"test/{name}/acc": m["acc"], f"test/{name}/f1": m["f1"]}, add_dataloader_idx=False)
-            self.test_results[name] = {
-                "acc": float(m["acc"]), "f1": float(m["f1"]), "n": n,
-                "recall": dict(zip(self.hparams.class_names, m["recall"].tolist())),
-                "confusion": m["cm"].tolist(),
-            }
+            self.test_results[name] = self._summary(m)
             metrics.reset()
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]  # the frozen trunk joins later (PhaseSwitch)
-        optimizer = self.hparams.optimizer(params=params)
-        if self.hparams.scheduler is None:
+        optimizer = self.optimizer_factory(params=params)
+        if not self.scheduler_factory:
             return {"optimizer": optimizer}
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.hparams.scheduler(optimizer=optimizer),
+        # Stepped once per epoch; ReduceLROnPlateau watches the validation loss (never a test metric).
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer),
                                                          "monitor": "val/loss", "interval": "epoch"}}

@@ -1,5 +1,10 @@
 """The classifier network: a timm convolutional trunk "without its top", global average pooling,
-dense(256) + activation + dropout, and a linear layer to the 7 classes (softmax lives in the loss)."""
+dense(256) + activation + dropout, and a linear layer to the 7 classes (softmax lives in the loss).
+
+The trunk is `timm.create_model(..., num_classes=0)` used through `forward_features` only. Whatever that path
+never touches (VGG's fc6/fc7 `pre_logits`, ConvNeXt's `head.norm`, MobileNetV3's `conv_head`) is found once
+with a tiny probe pass and frozen for good, so it is never trained nor counted as a fine-tuning block.
+"""
 
 from __future__ import annotations
 
@@ -17,36 +22,57 @@ class PretrainedWeightsError(RuntimeError):
     """ImageNet weights are neither downloadable nor given as a local file."""
 
 
+def _remedy(name: str) -> str:
+    return (f"Either run once with network access so timm caches the weights of {name!r} (under HF_HOME, "
+            f"default ~/.cache/huggingface), or download the weights file and pass backbone.checkpoint_path=<file>. "
+            f"backbone.pretrained=false trains from random weights instead.")
+
+
 def create_trunk(name: str, pretrained: bool = False, checkpoint_path: str | None = None, **kwargs) -> nn.Module:
-    """A timm model whose `forward_features` is the convolutional trunk; classifier and VGG fc6/fc7 removed."""
+    """A timm model whose `forward_features` is the convolutional trunk; classifier and VGG fc6/fc7 removed.
+
+    `checkpoint_path` (a timm/torchvision state dict, `.pth`/`.bin`/`.safetensors`, optionally wrapped in
+    `state_dict`/`model`) wins over `pretrained`; otherwise timm's normal mechanism (Hugging Face hub + cache).
+    """
+    if not timm.is_model(name):
+        close = timm.list_models(f"*{name}*")[:8]
+        raise ValueError(f"backbone.name={name!r} is not a timm model" + (f"; close matches: {close}" if close else ""))
     if checkpoint_path:
         path = Path(checkpoint_path).expanduser()
         if not path.is_file():
-            raise PretrainedWeightsError(f"backbone.checkpoint_path={path} does not exist")
-        model = timm.create_model(name, pretrained=True, num_classes=0,
-                                  pretrained_cfg_overlay={"file": str(path)}, **kwargs)
+            raise PretrainedWeightsError(f"backbone.checkpoint_path={path} does not exist. {_remedy(name)}")
+        try:
+            model = timm.create_model(name, pretrained=True, num_classes=0,
+                                      pretrained_cfg_overlay={"file": str(path)}, **kwargs)
+        except RuntimeError as e:  # shape/key mismatch: the file is for another architecture
+            raise PretrainedWeightsError(f"backbone.checkpoint_path={path} does not fit {name!r}: {e}") from e
+        log.info("backbone %s: weights from %s", name, path)
     else:
         try:
             model = timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
-        except Exception as e:  # hub unreachable, no cache
+        except Exception as e:  # hub unreachable (or offline) and nothing cached
             if not pretrained:
                 raise
             raise PretrainedWeightsError(
-                f"could not load ImageNet weights for {name!r} ({type(e).__name__}: {e}). Either run once with network "
-                f"access so timm caches them (HF_HOME / TORCH_HOME), or download the weights file and pass "
-                f"backbone.checkpoint_path=<file>; backbone.pretrained=false trains from scratch"
-            ) from e
-    if hasattr(model, "pre_logits") and type(model).__name__ == "VGG":
-        model.pre_logits = nn.Identity()  # VGG's fc6/fc7 (as convs) are the "top" the paper removes
+                f"could not load ImageNet weights for {name!r} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
+                + _remedy(name)) from e
+    if type(model).__name__ == "VGG" and hasattr(model, "pre_logits"):
+        model.pre_logits = nn.Identity()  # VGG's fc6/fc7 (as 7x7 convs, 120M parameters): the "top" the paper removes
     return model
 
 
-def trunk_channels(trunk: nn.Module) -> int:
-    info = getattr(trunk, "feature_info", None)
-    if info:
-        last = info[-1] if isinstance(info, list) else info.get_dicts()[-1]
-        return int(last["num_chs"])
-    return int(trunk.num_features)
+def probe_trunk(trunk: nn.Module, size: int, in_chans: int = 3) -> tuple[torch.Size, set[str]]:
+    """One forward_features + backward at `size` px: the feature shape and the parameters it never reaches."""
+    named = [(n, p) for n, p in trunk.named_parameters() if p.requires_grad]
+    was_training = trunk.training
+    trunk.eval()  # batch of one: BatchNorm must use running statistics (and they must not move)
+    try:
+        with torch.enable_grad():
+            out = trunk.forward_features(torch.randn(1, in_chans, size, size))
+            grads = torch.autograd.grad(out.float().sum(), [p for _, p in named], allow_unused=True)
+    finally:
+        trunk.train(was_training)
+    return out.shape, {n for (n, _), g in zip(named, grads) if g is None}
 
 
 class FERNet(nn.Module):
@@ -60,13 +86,35 @@ class FERNet(nn.Module):
         dropout: float = 0.5,
         activation: str = "relu",
         in_chans: int = 3,
+        min_input_size: int = 32,
     ):
         super().__init__()
         self.trunk = create_trunk(backbone, pretrained, checkpoint_path, in_chans=in_chans)
+        timm_min = (self.trunk.pretrained_cfg or {}).get("min_input_size") or (0, 0, 0)
+        probe = max(int(min_input_size), int(timm_min[-1]))
+        try:
+            shape, unused = probe_trunk(self.trunk, probe, in_chans)
+        except RuntimeError as e:
+            raise ValueError(f"backbone {backbone!r} rejects {probe} px inputs ({e}); raise backbone.min_input_size "
+                             f"in conf/backbone/") from e
+        if len(shape) != 4:
+            raise ValueError(f"backbone {backbone!r}: forward_features gives shape {tuple(shape)}; FERNet needs a "
+                             "convolutional trunk (N, C, H, W)")
+        # Parameters outside the forward_features path: frozen for good, never a fine-tuning "block".
+        self.unused_trunk_params: list[str] = sorted(unused)
+        for n, p in self.trunk.named_parameters():
+            if n in unused:
+                p.requires_grad_(False)
+        if unused:
+            log.info("backbone %s: %d parameter tensors unused by forward_features, frozen: %s", backbone,
+                     len(unused), sorted(unused)[:6])
         acts = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+        if activation not in acts:
+            raise ValueError(f"model.net.activation={activation!r}; expected one of {sorted(acts)}")
+        self.num_features = int(shape[1])
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-            nn.Linear(trunk_channels(self.trunk), hidden), acts[activation](), nn.Dropout(dropout),
+            nn.Linear(self.num_features, hidden), acts[activation](), nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
 
