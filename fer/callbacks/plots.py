@@ -37,15 +37,30 @@ def plot_confusion(cm, class_names, title: str, path: str | Path) -> Path:
 
 
 class ConfusionMatrixPlot(Callback):
-    """After testing, writes `confusion_<test set>.png` (row-normalized, with counts) into the run folder."""
+    """Writes `confusion_<test set>.png` after testing and `confusion_val.png` after fitting (the validation epoch
+    the checkpoint callback keeps, else the last one); row-normalized colours, counts in the cells."""
 
     def __init__(self, out_dir: str):
         self.out_dir = out_dir
 
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        ckpt = trainer.checkpoint_callback
+        if getattr(ckpt, "monitor", None):
+            r, which = pl_module.best_val_results(ckpt.monitor, ckpt.mode), "checkpoint choice"
+        else:
+            r, which = pl_module.val_results, "last"
+        if r and trainer.is_global_zero:
+            self._save(trainer, "val", r, f"validation, epoch {r['epoch']} ({which})", pl_module.hparams.class_names)
+
+    def _save(self, trainer, name: str, r: dict, title: str, class_names) -> None:
+        path = plot_confusion(r["confusion"], class_names, f"{title}: acc {100 * r['acc']:.1f}% (n={r['n']})",
+                              Path(self.out_dir) / f"confusion_{name}.png")
+        for lg in trainer.loggers:
+            if hasattr(lg, "log_image"):
+                lg.log_image(key=f"{name}/confusion" if name == "val" else f"test/{name}/confusion", images=[str(path)])
+
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
         for name, r in pl_module.test_results.items():
-            path = plot_confusion(r["confusion"], pl_module.hparams.class_names,
-                                  f"{name}: acc {100 * r['acc']:.1f}% (n={r['n']})", Path(self.out_dir) / f"confusion_{name}.png")
-            for lg in trainer.loggers:
-                if hasattr(lg, "log_image"):
-                    lg.log_image(key=f"test/{name}/confusion", images=[str(path)])
+            self._save(trainer, name, r, name, pl_module.hparams.class_names)

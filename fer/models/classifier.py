@@ -50,7 +50,7 @@ class ClassifierModule(pl.LightningModule):
         self.val_metrics = make_metrics(n)
         self.test_metrics = nn.ModuleList([make_metrics(n) for _ in test_names])
         self.test_results: dict[str, dict] = {}
-        self.val_results: dict = {}
+        self.val_history: dict[int, dict] = {}  # epoch -> validation summary (kept in checkpoints)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         if compile:  # in place: the state_dict keys (and so checkpoints) stay those of the plain net
@@ -69,7 +69,7 @@ class ClassifierModule(pl.LightningModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         x, y = batch
-        if self.trainer is not None and self.trainer.training and self.hparams.hflip > 0:
+        if self._trainer is not None and self._trainer.training and self.hparams.hflip > 0:
             flip = torch.rand(x.shape[0], device=x.device) < self.hparams.hflip
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
         return x, y
@@ -91,8 +91,27 @@ class ClassifierModule(pl.LightningModule):
         self.log_dict({"val/acc": m["acc"], "val/f1": m["f1"]}, prog_bar=True)
         self.log_dict({f"val/recall/{c}": r for c, r in zip(self.hparams.class_names, m["recall"])})
         if not self.trainer.sanity_checking:
-            self.val_results = {**self._summary(m), "epoch": self.current_epoch}
+            self.val_history[self.current_epoch] = {**self._summary(m), "epoch": self.current_epoch}
         self.val_metrics.reset()
+
+    @property
+    def val_results(self) -> dict:
+        """Validation summary of the latest epoch (empty before the first validation)."""
+        return self.val_history[max(self.val_history)] if self.val_history else {}
+
+    def best_val_results(self, monitor: str = "val/acc", mode: str = "max") -> dict:
+        """The epoch a `ModelCheckpoint(monitor, mode)` keeps: first best epoch (ties do not replace it)."""
+        key = {"val/acc": "acc", "val/f1": "f1"}.get(monitor)
+        if not self.val_history or key is None:
+            return self.val_results
+        pick = max if mode == "max" else min
+        return self.val_history[pick(sorted(self.val_history), key=lambda e: self.val_history[e][key])]  # first best
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["val_history"] = self.val_history  # plain numbers: loads with weights_only=True
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.val_history = {int(e): r for e, r in checkpoint.get("val_history", {}).items()}
 
     def _summary(self, m: dict) -> dict:
         return {"acc": float(m["acc"]), "f1": float(m["f1"]), "n": int(m["cm"].sum()),
