@@ -33,7 +33,8 @@ def train(cfg: DictConfig) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision("high")
 
-    datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data)
+    # plain dicts/lists (not DictConfig) in the saved hyperparameters: checkpoints load with weights_only=True
+    datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data, _convert_="all")
     datamodule.setup("fit")
     model: pl.LightningModule = hydra.utils.instantiate(cfg.model, test_names=datamodule.test_names)
     callbacks = instantiate_dict(cfg.get("callbacks"))

@@ -38,6 +38,8 @@ class ClassifierModule(pl.LightningModule):
         compile: bool = False,
     ):
         super().__init__()
+        # Plain lists (Hydra passes ListConfig): checkpoints must load with torch.load(weights_only=True).
+        class_names, test_names = [str(c) for c in class_names], [str(t) for t in test_names]
         # Optimizer/scheduler factories (functools.partial) stay out of the checkpoint's hyperparameters, so
         # checkpoints load with torch.load(weights_only=True), Lightning's default when resuming.
         self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler"])
