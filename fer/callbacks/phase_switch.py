@@ -69,8 +69,9 @@ class PhaseSwitch(BaseFinetuning):
     # -- BaseFinetuning hooks -----------------------------------------------------------------------------------
     def freeze_before_training(self, pl_module: pl.LightningModule) -> None:
         self.freeze(pl_module.net.trunk, train_bn=self.train_bn)
+        unused = set(getattr(pl_module.net, "unused_trunk_params", ()))
         for n, p in pl_module.net.trunk.named_parameters():  # unused parameters stay frozen even with train_bn
-            if n in set(getattr(pl_module.net, "unused_trunk_params", ())):
+            if n in unused:
                 p.requires_grad_(False)
 
     def finetune_function(self, pl_module: pl.LightningModule, epoch: int, optimizer: Optimizer) -> None:
