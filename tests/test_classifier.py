@@ -145,3 +145,18 @@ def test_hflip_only_while_training(tmp_path):
 
     trainer(tmp_path, max_steps=1, limit_val_batches=0, callbacks=[Probe()]).fit(m, DataLoader(TensorDataset(x, y), batch_size=2))
     assert torch.equal(Probe.seen, x.flip(-1))
+
+
+def test_best_val_results_is_the_epoch_model_checkpoint_keeps():
+    m = module()
+    assert m.val_results == {} and m.best_val_results() == {}
+    for epoch, acc in enumerate([0.2, 0.5, 0.5, 0.4]):
+        m.val_history[epoch] = {"acc": acc, "f1": 1 - acc, "epoch": epoch}
+    assert m.best_val_results("val/acc", "max")["epoch"] == 1  # first best: a tie does not replace it
+    assert m.best_val_results("val/f1", "min")["epoch"] == 1
+    assert m.val_results["epoch"] == 3
+    ckpt = {}
+    m.on_save_checkpoint(ckpt)
+    other = module()
+    other.on_load_checkpoint(ckpt)
+    assert other.val_history == m.val_history

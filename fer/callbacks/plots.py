@@ -25,7 +25,7 @@ def plot_confusion(cm, class_names, title: str, path: str | Path) -> Path:
             ax.text(j, i, int(cm[i, j]), ha="center", va="center", color="white" if rows[i, j] > 0.5 else "black", fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +45,7 @@ class ConfusionMatrixPlot(Callback):
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         ckpt = trainer.checkpoint_callback
-        if getattr(ckpt, "monitor", None):
+        if getattr(ckpt, "monitor", None) and getattr(ckpt, "best_model_path", ""):
             r, which = pl_module.best_val_results(ckpt.monitor, ckpt.mode), "checkpoint choice"
         else:
             r, which = pl_module.val_results, "last"
@@ -53,7 +53,7 @@ class ConfusionMatrixPlot(Callback):
             self._save(trainer, "val", r, f"validation, epoch {r['epoch']} ({which})", pl_module.hparams.class_names)
 
     def _save(self, trainer, name: str, r: dict, title: str, class_names) -> None:
-        path = plot_confusion(r["confusion"], class_names, f"{title}: acc {100 * r['acc']:.1f}% (n={r['n']})",
+        path = plot_confusion(r["confusion"], class_names, f"{title}\nacc {100 * r['acc']:.1f}%, macro-F1 {100 * r['f1']:.1f}% (n={r['n']})",
                               Path(self.out_dir) / f"confusion_{name}.png")
         for lg in trainer.loggers:
             if hasattr(lg, "log_image"):
