@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from pytorch_lightning.callbacks import RichProgressBar
 from pytorch_lightning.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -59,7 +60,9 @@ def _trainer_cfg(tmp: str):
 def _lightning(module, loader, steps: int, warmup: int, tmp: str, trainer_cfg) -> tuple[float, float]:
     timer = _StepTimer(warmup)
     trainer = hydra.utils.instantiate(trainer_cfg, max_steps=steps, max_epochs=None, limit_val_batches=0,
-                                      enable_checkpointing=False, callbacks=[timer],
+                                      enable_checkpointing=False,
+                                      # the default rich bar, drawn on stderr: stdout stays one JSON line per bench
+                                      callbacks=[timer, RichProgressBar(console_kwargs={"stderr": True})],
                                       logger=CSVLogger(tmp, name="bench"))
     trainer.fit(module, train_dataloaders=loader)
     assert timer.n == steps - warmup, timer.n
