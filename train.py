@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from fer.results import print_run_table, run_results
+from fer.results import check_same_run, print_run_table, run_results
 from fer.utils import atomic_write_json, finish_loggers, instantiate_dict, prepare_wandb, task_wrapper
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,10 @@ def train(cfg: DictConfig) -> dict:
     out = Path(cfg.paths.output_dir)
     done = out / "results.json"
     if cfg.get("resume") and done.is_file():
+        results = json.loads(done.read_text())
+        check_same_run(results, cfg)
         log.info("finished earlier, skipping: %s", done)
-        return json.loads(done.read_text())
+        return results
     start = time.time()
     pl.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision("high")
@@ -53,7 +56,8 @@ def train(cfg: DictConfig) -> dict:
             # The checkpoint chosen on validation accuracy; never a choice made on a test set.
             trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
         results = run_results(cfg, trainer, model, datamodule, best, seconds=time.time() - start)
-        atomic_write_json(done, results)
+        if trainer.is_global_zero:  # one writer under DDP
+            atomic_write_json(done, results)
     finally:
         log_lines = finish_loggers(loggers)
     print_run_table(results, log_lines)
@@ -62,8 +66,28 @@ def train(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train.yaml")
 def main(cfg: DictConfig) -> float | None:
+    check_entry(cfg)
     results = train(cfg)
     return results["metrics"].get(cfg.get("optimized_metric"))
+
+
+def check_entry(cfg: DictConfig) -> None:
+    """Refuse settings that would make a sweep dishonest or broken before any work starts."""
+    metric = str(cfg.get("optimized_metric") or "")
+    if metric.startswith("test"):
+        raise ValueError(f"optimized_metric={metric!r}: sweepers and hyperparameter searches must optimize a "
+                         f"validation metric (e.g. val/acc), never a test set")
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    strategy = str(cfg.trainer.get("strategy", ""))
+    if (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN and strategy.startswith("ddp")
+            and cfg.trainer.get("devices") != 1 and "SLURM_NTASKS" not in os.environ):
+        # Lightning re-runs the command line for each extra rank, so with -m every rank would run the whole
+        # sweep (and ddp_spawn keeps the test results in the workers); SLURM starts the ranks itself.
+        raise ValueError(f"trainer.strategy={strategy} inside a local multirun (-m): each DDP rank would re-run the "
+                         f"whole sweep; run DDP jobs one at a time, or sweep through hydra/launcher=slurm "
+                         f"(one SLURM task per GPU)")
 
 
 if __name__ == "__main__":
