@@ -149,10 +149,15 @@ def _setting(run: dict) -> str:
 
 
 def stats(values: list[float]) -> dict:
+    """Mean, sample standard deviation and variance (ddof=1; None for a single run), number of runs."""
     n = len(values)
     mean = sum(values) / n
-    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
-    return {"mean": mean, "std": math.sqrt(var), "var": var, "n": n}
+    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else None
+    return {"mean": mean, "std": math.sqrt(var) if var is not None else None, "var": var, "n": n}
+
+
+def _f(v, digits: int = 2) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
 
 
 def aggregate(runs: list[dict]) -> list[dict]:
@@ -209,7 +214,7 @@ def markdown(status: SweepStatus, rows: list[dict], refs: list[dict]) -> str:
     w(f"# Results of {status.sweep_dir}\n\n")
     planned = f" of {status.planned} planned" if status.planned is not None else ""
     w(f"{len(status.runs)} finished run(s){planned}. Accuracy in %: mean, standard deviation (ddof=1) and "
-      f"variance over the runs (seeds, and folds for k-fold); n = number of runs.\n\n")
+      f"variance over the runs (seeds, and folds for k-fold; n/a for a single run); n = number of runs.\n\n")
     show_setting = any(r["setting"] for r in rows)
     for protocol in sorted({r["protocol"] for r in rows}, key=str):
         prow = [r for r in rows if r["protocol"] == protocol]
@@ -229,8 +234,8 @@ def markdown(status: SweepStatus, rows: list[dict], refs: list[dict]) -> str:
             line = [str(key[0]), str(key[1])] + ([key[2] or "-"] if show_setting else [])
             for c in cols:
                 r = cells.get(c)
-                line += ([f"{r['mean']:.2f}" + (" †" if r["gan_saw_test_subjects"] else ""), f"{r['std']:.2f}",
-                          f"{r['var']:.2f}", str(r["n"])] if r else ["-", "-", "-", "0"])
+                line += ([f"{r['mean']:.2f}" + (" †" if r["gan_saw_test_subjects"] else ""), _f(r["std"]),
+                          _f(r["var"]), str(r["n"])] if r else ["-", "-", "-", "0"])
             any_r = next(iter(cells.values()))
             line += [_fmt_list(sorted({s for r in cells.values() for s in r["seeds"]}, key=str)),
                      _fmt_list(any_r["split_seeds"])]
@@ -280,7 +285,7 @@ def csv_text(rows: list[dict], refs: list[dict]) -> str:
     wr = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     wr.writeheader()
     for r in rows:
-        wr.writerow({**r, "test_set": r["test_name"], **{k: f"{r[k]:.4f}" for k in ("mean", "std", "var")},
+        wr.writerow({**r, "test_set": r["test_name"], **{k: "" if r[k] is None else f"{r[k]:.4f}" for k in ("mean", "std", "var")},
                      **{k: " ".join(map(str, r[k])) for k in ("seeds", "split_seeds", "folds", "images")},
                      "reference": ""})
     for r in refs:
@@ -296,7 +301,7 @@ def per_class_csv(rows: list[dict]) -> str:
     for r in rows:
         for c, s in r["recall"].items():
             wr.writerow([r["protocol"], r["variant"], r["backbone"], r["setting"], r["test_name"], c,
-                         f"{s['mean']:.4f}", f"{s['std']:.4f}", s["n"]])
+                         f"{s['mean']:.4f}", "" if s["std"] is None else f"{s['std']:.4f}", s["n"]])
     return out.getvalue()
 
 
@@ -321,7 +326,7 @@ def bar_chart(rows: list[dict], path: Path) -> None:
                 if r:
                     xs.append(i + (j - (len(cols) - 1) / 2) * width)
                     means.append(r["mean"])
-                    stds.append(r["std"])
+                    stds.append(r["std"] or 0.0)
             ax.bar(xs, means, width, yerr=stds, capsize=3, label=display(c))
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels([f"{v}\n{b}" + (f"\n{s}" if s else "") for v, b, s in groups], fontsize=8)
