@@ -17,6 +17,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+import fer.hydra_callbacks  # noqa: F401  (registers the `fer_job_dir` resolver of hydra.sweep.subdir)
 from fer.results import check_same_run, print_run_table, run_results
 from fer.utils import atomic_write_json, finish_loggers, instantiate_dict, prepare_wandb, task_wrapper
 
@@ -50,11 +51,12 @@ def train(cfg: DictConfig) -> dict:
         resume_from = str(last) if cfg.get("resume") and last.is_file() else None
         if resume_from:
             log.info("resuming from %s", resume_from)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+        # Our own checkpoints (they hold the `_partial_` optimizer config, which torch's weights-only loader refuses).
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=False)
         best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
         if cfg.get("test") and datamodule.test_names:
             # The checkpoint chosen on validation accuracy; never a choice made on a test set.
-            trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+            trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=False)
         results = run_results(cfg, trainer, model, datamodule, best, seconds=time.time() - start)
         if trainer.is_global_zero:  # one writer under DDP
             atomic_write_json(done, results)

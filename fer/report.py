@@ -94,7 +94,8 @@ def planned_jobs(sweep_dir: Path) -> tuple[list[list[str]] | None, list[str]]:
     exclude = list(OmegaConf.select(hydra_cfg, "job.config.override_dirname.exclude_keys", default=[]) or [])
     if "BasicSweeper" not in str(OmegaConf.select(hydra_cfg, "sweeper._target_", default="")):
         return None, exclude
-    params = OmegaConf.to_container(hydra_cfg.sweeper.get("params") or {}, resolve=False)
+    params = hydra_cfg.sweeper.get("params")
+    params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
     args = [f"{k}={v}" for k, v in params.items()] + list(OmegaConf.to_container(hydra_cfg.overrides.task))
     overrides = OverridesParser.create().parse_overrides(args)
     return [list(job) for job in BasicSweeper.split_arguments(overrides, None)[0]], exclude
@@ -105,8 +106,10 @@ def job_folder(overrides: list[str], exclude_keys: list[str]) -> str:
     from hydra._internal.config_loader_impl import get_overrides_dirname
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    from fer.hydra_callbacks import job_dirname
+
     parsed = OverridesParser.create().parse_overrides(list(overrides))
-    return get_overrides_dirname(parsed, exclude_keys, item_sep=",", kv_sep="=")
+    return job_dirname(get_overrides_dirname(parsed, exclude_keys, item_sep=",", kv_sep="="))
 
 
 def sweep_status(sweep_dir: str | Path) -> SweepStatus:
