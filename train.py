@@ -17,7 +17,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-import fer.hydra_callbacks  # noqa: F401  (registers the `fer_job_dir` resolver of hydra.sweep.subdir)
+import fer.sweep  # noqa: F401  (the `fer_job_dir` resolver of hydra.sweep.subdir)
 from fer.results import check_same_run, print_run_table, run_results
 from fer.utils import atomic_write_json, finish_loggers, instantiate_dict, prepare_wandb, task_wrapper
 
@@ -83,8 +83,17 @@ def check_entry(cfg: DictConfig) -> None:
     from hydra.types import RunMode
 
     strategy = str(cfg.trainer.get("strategy", ""))
-    if (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN and strategy.startswith("ddp")
-            and cfg.trainer.get("devices") != 1 and "SLURM_NTASKS" not in os.environ):
+    distributed = strategy.startswith("ddp") and (str(cfg.trainer.get("devices")) != "1" or cfg.trainer.get("num_nodes", 1) > 1)
+    if distributed and (cfg.get("callbacks") or {}).get("phase_switch") is not None:
+        # torch's DistributedDataParallel registers only the parameters that require grad when it wraps the
+        # model, so blocks the phase switch unfreezes later would train unsynchronised on each rank
+        # (Lightning-AI/pytorch-lightning#20340). Refuse rather than report silently diverged replicas.
+        raise ValueError("trainer.strategy=ddp with the phase switch (callbacks.phase_switch) would leave the unfrozen "
+                         "trunk blocks unsynchronised across GPUs; run one GPU per job (sweeps parallelise across "
+                         "jobs: hydra/launcher=local or slurm), or train without the phase switch "
+                         "(callbacks.phase_switch=null)")
+    if (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN and distributed
+            and "SLURM_NTASKS" not in os.environ):
         # Lightning re-runs the command line for each extra rank, so with -m every rank would run the whole
         # sweep (and ddp_spawn keeps the test results in the workers); SLURM starts the ranks itself.
         raise ValueError(f"trainer.strategy={strategy} inside a local multirun (-m): each DDP rank would re-run the "

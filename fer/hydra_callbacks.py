@@ -10,7 +10,6 @@ Failure markers are files in the job folders, so the summary also covers jobs ru
 from __future__ import annotations
 
 import atexit
-import hashlib
 import logging
 import sys
 import traceback
@@ -19,27 +18,12 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from fer.report import FAILED_MARKER, sweep_status
 from fer.utils import atomic_write_json
 
 log = logging.getLogger(__name__)
-MAX_DIRNAME = 200  # file systems allow 255 bytes per name
-
-
-def job_dirname(override_dirname: str) -> str:
-    """A job's sweep sub-folder from its overrides: '/' (path values) made safe, and names too long for a file
-    system cut and suffixed with a digest of the full name, so each configuration still has its own folder."""
-    name = override_dirname.replace("/", "_") or "default"
-    if len(name.encode()) > MAX_DIRNAME:
-        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-        name = name.encode()[: MAX_DIRNAME - 13].decode(errors="ignore") + "-" + digest
-    return name
-
-
-# `hydra.sweep.subdir: ${fer_job_dir:${hydra.job.override_dirname}}`; registered on import (train.py imports this).
-OmegaConf.register_new_resolver("fer_job_dir", job_dirname, replace=True)
 
 
 class SweepSummary(Callback):
@@ -84,7 +68,8 @@ class SweepSummary(Callback):
             lines.append(f"{len(status.missing)} job(s) without results ({len(failed)} failed):")
             for m in status.missing:
                 err = m.error.strip().splitlines()[-1] if m.error.strip() else ""
-                lines.append(f"  FAILED {m.folder}: {err}" if m.state == "failed" else f"  {m.state.upper()} {m.folder}")
+                lines.append(f"  FAILED {m.label}: {err}\n    {self.sweep_dir / m.folder}" if m.state == "failed"
+                             else f"  {m.state.upper()} {m.label}\n    {self.sweep_dir / m.folder}")
             lines.append("rerun the same command (same hydra.sweep.dir) to resume them; finished jobs are skipped")
         lines.append(f"report: python -m fer.report {self.sweep_dir}")
         print("\n".join(lines), file=sys.stderr if failed else sys.stdout, flush=True)

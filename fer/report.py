@@ -46,6 +46,7 @@ class Missing:
     folder: str
     state: str           # failed | unfinished (resumable from last.ckpt) | not started
     error: str = ""
+    label: str = ""      # the job's swept overrides, e.g. `data=kdef_ol,seed=2`
 
 
 @dataclass
@@ -106,7 +107,7 @@ def job_folder(overrides: list[str], exclude_keys: list[str]) -> str:
     from hydra._internal.config_loader_impl import get_overrides_dirname
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from fer.hydra_callbacks import job_dirname
+    from fer.sweep import job_dirname
 
     parsed = OverridesParser.create().parse_overrides(list(overrides))
     return job_dirname(get_overrides_dirname(parsed, exclude_keys, item_sep=",", kv_sep="="))
@@ -121,6 +122,11 @@ def sweep_status(sweep_dir: str | Path) -> SweepStatus:
         return status
     done = {frozenset(r.get("overrides") or []) for r in runs}
     done_dirs = {Path(r["_dir"]).resolve() for r in runs}
+    values: dict[str, set[str]] = defaultdict(set)
+    for job in jobs:
+        for o in job:
+            values[o.split("=", 1)[0]].add(o)
+    swept = {k for k, v in values.items() if len(v) > 1}
     for job in jobs:
         folder = job_folder(job, exclude)
         run_dir = sweep_dir / folder
@@ -136,7 +142,8 @@ def sweep_status(sweep_dir: str | Path) -> SweepStatus:
         else:
             error = ""
             state = "unfinished, resumable" if (run_dir / "checkpoints" / "last.ckpt").is_file() else "not started"
-        status.missing.append(Missing(job, folder, state, error))
+        label = ",".join(sorted(o for o in job if o.split("=", 1)[0] in swept)) or folder
+        status.missing.append(Missing(job, folder, state, error, label))
     return status
 
 
@@ -274,7 +281,7 @@ def markdown(status: SweepStatus, rows: list[dict], refs: list[dict]) -> str:
         w(f"## Missing runs ({len(status.missing)} of {status.planned} planned)\n\n")
         for m in status.missing:
             err = f": {m.error.strip().splitlines()[-1]}" if m.error.strip() else ""
-            w(f"- `{m.folder}` ({m.state}{err})\n")
+            w(f"- {m.label} ({m.state}{err}): `{m.folder}`\n")
         w("\nRerun the same sweep command (same `hydra.sweep.dir`) to resume them; finished runs are skipped.\n\n")
     for u in status.unreadable:
         w(f"- unreadable: {u}\n")

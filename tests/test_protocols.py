@@ -189,3 +189,14 @@ def test_optimizing_a_test_metric_is_refused():
     cfg.optimized_metric = "test/ckplus/acc"
     with pytest.raises(ValueError, match="never a test set"):
         check_entry(cfg)
+
+
+def test_ddp_with_the_phase_switch_is_refused_but_ddp_alone_composes():
+    from train import check_entry
+
+    cfg = compose_cfg(["trainer=ddp"])
+    assert cfg.trainer.strategy == "ddp" and cfg.trainer.devices == 2 and cfg.trainer.sync_batchnorm
+    with pytest.raises(ValueError, match="unsynchronised"):
+        check_entry(cfg)
+    check_entry(compose_cfg(["trainer=ddp", "callbacks.phase_switch=null"]))
+    check_entry(compose_cfg(["trainer=ddp", "trainer.devices=1"]))

@@ -77,8 +77,8 @@ def test_cross_db_table_statistics_and_missing_runs(cross_db_sweep, capsys):
     assert pfa_jaffe["n"] == "1" and pfa_jaffe["std"] == "" and pfa_jaffe["seeds"] == "1"  # no spread from one run
     # The partial sweep names its missing runs and why.
     assert "Missing runs (2 of 6 planned)" in out
-    assert "`backbone=resnet10t,data=kdef_pfa,seed=3` (failed: RuntimeError: CUDA out of memory)" in out
-    assert "`backbone=resnet10t,data=kdef_pfa,seed=2` (unfinished, resumable)" in out
+    assert "- data=kdef_pfa,seed=3 (failed: RuntimeError: CUDA out of memory): `backbone=resnet10t,data=kdef_pfa,seed=3`" in out
+    assert "- data=kdef_pfa,seed=2 (unfinished, resumable): `backbone=resnet10t,data=kdef_pfa,seed=2`" in out
     assert "paper" not in out  # synthetic runs get no paper reference row
     per_class = list(csv.DictReader((cross_db_sweep / "report_per_class.csv").open()))
     assert {r["class"] for r in per_class} == set(CLASSES)
@@ -119,4 +119,4 @@ def test_bad_sweep_folders_give_clear_errors(tmp_path, capsys):
     _multirun_yaml(tmp_path / "empty", {"seed": "1,2"}, [])
     assert main([str(tmp_path / "empty")]) == 1
     captured = capsys.readouterr()
-    assert "no finished run" in captured.err and "`seed=1` (not started)" in captured.out
+    assert "no finished run" in captured.err and "- seed=1 (not started): `seed=1`" in captured.out

@@ -101,12 +101,12 @@ def test_interrupted_sweep_resumes_each_job_once_and_reports(tmp_path, tiny_synt
     assert not (jobs[1] / "results.json").exists() and (jobs[1] / "checkpoints" / "last.ckpt").is_file()
     marker = json.loads((jobs[1] / "failed.json").read_text())
     assert "injected failure" in marker["error"]
-    assert f"FAILED {jobs[1].name}: RuntimeError: injected failure" in log  # listed at the end of the sweep
+    assert f"FAILED seed=1: RuntimeError: injected failure in the middle of training\n    {jobs[1]}" in log  # listed at the end
     assert log.rstrip().endswith(f"report: python -m fer.report {sweep}"), log[-2000:]
 
     partial = subprocess.run([sys.executable, "-m", "fer.report", str(sweep)], cwd=ROOT, capture_output=True, text=True)
     assert partial.returncode == 0, partial.stderr
-    assert "Missing runs (1 of 2 planned)" in partial.stdout and f"`{jobs[1].name}` (failed" in partial.stdout
+    assert "Missing runs (1 of 2 planned)" in partial.stdout and f"- seed=1 (failed: RuntimeError: injected" in partial.stdout
 
     second = _sweep(sweep, synthetic_dir, cache)
     assert second.returncode == 0, second.stdout + second.stderr
@@ -139,3 +139,34 @@ def pytest_approx(v):
     import pytest
 
     return pytest.approx(v, abs=1e-3)
+
+
+def test_job_folder_names_are_safe_bounded_and_distinct():
+    from fer.sweep import MAX_DIRNAME, job_dirname
+
+    assert job_dirname("data=kdef,seed=1") == "data=kdef,seed=1"
+    assert "/" not in job_dirname("paths.gan_q=/data/gan/fold1,seed=1")
+    long_a, long_b = "x" * 300 + ",seed=1", "x" * 300 + ",seed=2"
+    assert len(job_dirname(long_a).encode()) <= MAX_DIRNAME and job_dirname(long_a) != job_dirname(long_b)
+    assert job_dirname(long_a) == job_dirname(long_a)
+
+
+def test_launcher_search_and_callback_configs_compose():
+    from tests.conftest import compose_cfg
+
+    assert compose_cfg(["hydra/launcher=local"]).hydra.launcher._target_.endswith("JoblibLauncher")
+    slurm = compose_cfg(["hydra/launcher=slurm"]).hydra.launcher
+    assert slurm._target_.endswith("SlurmLauncher") and slurm.max_num_timeout > 0 and slurm.gpus_per_node == 1
+    cfg = compose_cfg(["callbacks=early_stopping"])
+    assert cfg.callbacks.early_stopping.monitor == "val/acc" and "model_checkpoint" in cfg.callbacks
+    assert cfg.callbacks.early_stopping.patience > cfg.callbacks.phase_switch.unfreeze_at
+    cfg = compose_cfg(["hydra/launcher=local"])
+    assert cfg.hydra.callbacks.sweep_summary._target_ == "fer.hydra_callbacks.SweepSummary"
+    assert {"experiment", "logger", "paths.synthetic_dir"} <= set(cfg.hydra.job.config.override_dirname.exclude_keys)
+
+
+def test_per_fold_gan_roots_follow_the_fold():
+    from tests.conftest import compose_cfg
+
+    cfg = compose_cfg(["experiment=paper_kfold", "protocol.fold=3", "paths.gan_q=/data/gan_q/fold${protocol.fold}"])
+    assert cfg.sources.gan_q.root == "/data/gan_q/fold3"
