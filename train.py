@@ -70,7 +70,10 @@ def train(cfg: DictConfig) -> dict:
 def main(cfg: DictConfig) -> float | None:
     check_entry(cfg)
     results = train(cfg)
-    return results["metrics"].get(cfg.get("optimized_metric"))
+    metric = cfg.get("optimized_metric")
+    if metric and metric not in results["metrics"]:
+        raise KeyError(f"optimized_metric={metric!r} is not among this run's metrics {sorted(results['metrics'])}")
+    return results["metrics"].get(metric)
 
 
 def check_entry(cfg: DictConfig) -> None:
