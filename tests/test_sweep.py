@@ -170,3 +170,21 @@ def test_per_fold_gan_roots_follow_the_fold():
 
     cfg = compose_cfg(["experiment=paper_kfold", "protocol.fold=3", "paths.gan_q=/data/gan_q/fold${protocol.fold}"])
     assert cfg.sources.gan_q.root == "/data/gan_q/fold3"
+
+
+def test_a_finished_run_is_skipped_only_when_it_is_the_same_configuration(tmp_path):
+    from omegaconf import open_dict
+
+    from tests.conftest import compose_cfg
+    from train import train
+
+    cfg = compose_cfg(["experiment=demo", "logger=none", "seed=2"])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path)
+    same = {"task_name": "demo", "variant": "kdef", "backbone": "resnet10t", "protocol": "cross_db", "fold": None,
+            "seed": 2, "split_seed": 0, "metrics": {"val/acc": 0.5}}
+    (tmp_path / "results.json").write_text(json.dumps(same))
+    assert train(cfg)["metrics"] == {"val/acc": 0.5}  # skipped: nothing trains, the stored results come back
+    (tmp_path / "results.json").write_text(json.dumps({**same, "task_name": "paper_cross_db", "backbone": "vgg16"}))
+    with pytest.raises(RuntimeError, match="belongs to another configuration.*backbone: 'vgg16' there, 'resnet10t' now"):
+        train(cfg)
