@@ -24,6 +24,7 @@ from fer.report import FAILED_MARKER, sweep_status
 from fer.utils import atomic_write_json
 
 log = logging.getLogger(__name__)
+MAX_LISTED = 20
 
 
 class SweepSummary(Callback):
@@ -66,10 +67,13 @@ class SweepSummary(Callback):
         failed = [m for m in status.missing if m.state == "failed"]
         if status.missing:
             lines.append(f"{len(status.missing)} job(s) without results ({len(failed)} failed):")
-            for m in status.missing:
+            shown = sorted(status.missing, key=lambda m: m.state != "failed")[:MAX_LISTED]  # failures first
+            for m in shown:
                 err = m.error.strip().splitlines()[-1] if m.error.strip() else ""
                 lines.append(f"  FAILED {m.label}: {err}\n    {self.sweep_dir / m.folder}" if m.state == "failed"
                              else f"  {m.state.upper()} {m.label}\n    {self.sweep_dir / m.folder}")
+            if len(status.missing) > len(shown):
+                lines.append(f"  ... and {len(status.missing) - len(shown)} more (all of them: python -m fer.report {self.sweep_dir})")
             lines.append("rerun the same command (same hydra.sweep.dir) to resume them; finished jobs are skipped")
         lines.append(f"report: python -m fer.report {self.sweep_dir}")
         print("\n".join(lines), file=sys.stderr if failed else sys.stdout, flush=True)

@@ -188,3 +188,38 @@ def test_a_finished_run_is_skipped_only_when_it_is_the_same_configuration(tmp_pa
     (tmp_path / "results.json").write_text(json.dumps({**same, "task_name": "paper_cross_db", "backbone": "vgg16"}))
     with pytest.raises(RuntimeError, match="belongs to another configuration.*backbone: 'vgg16' there, 'resnet10t' now"):
         train(cfg)
+
+
+def test_sweep_summary_marks_failures_and_lists_them(tmp_path, capsys):
+    from hydra.core.utils import JobReturn, JobStatus
+    from omegaconf import OmegaConf
+
+    from fer.hydra_callbacks import MAX_LISTED, SweepSummary
+
+    sweep = tmp_path / "sweep"
+    seeds = range(1, MAX_LISTED + 6)
+    sweep.mkdir()
+    OmegaConf.save(OmegaConf.create({"hydra": {
+        "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                    "params": {"seed": ",".join(map(str, seeds))}},
+        "overrides": {"task": ["experiment=demo"]},
+        "job": {"config": {"override_dirname": {"exclude_keys": ["experiment"]}}}}}), sweep / "multirun.yaml")
+    cb = SweepSummary()
+    cb.on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
+    job = OmegaConf.create({"hydra": {"runtime": {"output_dir": str(sweep / "seed=3")}}})
+    (sweep / "seed=3").mkdir()
+    failed = JobReturn(overrides=["experiment=demo", "seed=3"], status=JobStatus.FAILED)
+    failed.return_value = ValueError("bad input")
+    cb.on_job_end(job, failed)
+    assert json.loads((sweep / "seed=3" / "failed.json").read_text())["error"] == "ValueError: bad input"
+    cb.summary()
+    err = capsys.readouterr().err
+    assert f"0 finished of {len(seeds)} planned" in err and "(1 failed)" in err
+    assert err.index("FAILED seed=3: ValueError: bad input") < err.index("NOT STARTED seed=1")  # failures first
+    assert f"... and {len(seeds) - MAX_LISTED} more" in err
+    cb.summary()
+    assert capsys.readouterr().err == ""  # printed once (on_multirun_end or at exit, not both)
+    done = JobReturn(overrides=["experiment=demo", "seed=3"], status=JobStatus.COMPLETED)
+    done.return_value = 0.5
+    cb.on_job_end(job, done)
+    assert not (sweep / "seed=3" / "failed.json").exists()  # a rerun that finishes clears the marker
