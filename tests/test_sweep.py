@@ -59,7 +59,7 @@ def _tiny_overrides() -> list[str]:
     for style, opts in TINY.items():
         for k, v in opts.items():
             v = "[" + ",".join(v) + "]" if isinstance(v, list) else str(v).lower()
-            out.append(f"+sources.{style}.synthetic_options.{k}={v}")
+            out.append(f"++sources.{style}.synthetic_options.{k}={v}")
     return out
 
 
