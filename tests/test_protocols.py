@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 from PIL import Image
 
 from fer.classes import CLASSES
@@ -105,8 +106,9 @@ def test_kfold_with_a_gan_trained_on_all_subjects_says_so(tmp_path, kdef_like):
     gan = tmp_path / "gan"
     seen = [f"F{i:02d}" for i in range(10)]  # trained on all of KDEF
     _write_tree(gan, {"angry": [f"g{i}.png" for i in range(4)]}, {"classes": {"angry": {"seen_subjects": seen}}})
-    train = {"kdef": _folder_source(kdef_like, pattern=r"(?P<subject>F\d\d)", prefix="kdef"),
-             "gan_q": _folder_source(gan, origin="gan")}
+    # As Hydra passes it: a DictConfig, not a dict.
+    train = OmegaConf.create({"kdef": _folder_source(kdef_like, pattern=r"(?P<subject>F\d\d)", prefix="kdef"),
+                              "gan_q": _folder_source(gan, origin="gan")})
     dm = _dm(tmp_path, train, fold=1)
     dm.setup("fit")
     test_subjects = set(dm.split["subjects"]["test:fold1"])
