@@ -24,7 +24,7 @@ def run_results(cfg, trainer, model, datamodule, best_ckpt: str | None, seconds:
     skipped = [n for n in tests_cfg if n not in model.test_results]
     return {
         "task_name": cfg.get("task_name"),
-        "overrides": list(OmegaConf.select(cfg, "hydra.overrides.task", default=[]) or []) if "hydra" in cfg else [],
+        "overrides": task_overrides(cfg),
         "variant": cfg.data.get("name"),
         "backbone": cfg.backbone.name,
         "protocol": cfg.protocol.name,
@@ -47,6 +47,16 @@ def run_results(cfg, trainer, model, datamodule, best_ckpt: str | None, seconds:
         "seconds": round(seconds, 1),
         "output_dir": str(Path(cfg.paths.output_dir)),
     }
+
+
+def task_overrides(cfg) -> list[str]:
+    """The run's command-line overrides. Hydra removes `hydra` from the config a task receives, so they come
+    from HydraConfig inside a Hydra job (and from the composed config in tests)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return list(HydraConfig.get().overrides.task)
+    return list(OmegaConf.select(cfg, "hydra.overrides.task", default=[]) or []) if "hydra" in cfg else []
 
 
 def _gan_saw_test(gan: dict) -> bool | None:

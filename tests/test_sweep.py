@@ -118,6 +118,7 @@ def test_interrupted_sweep_resumes_each_job_once_and_reports(tmp_path, tiny_synt
         res = json.loads((d / "results.json").read_text())
         assert res["seed"] == seed and res["split_seed"] == 0 and res["synthetic_data"] is True
         assert set(res["tests"]) == {"ckplus", "jaffe"} and res["gan_saw_test_subjects"] is False
+        assert f"seed={seed}" in res["overrides"] and "experiment=demo" in res["overrides"]
         split = json.loads((d / "split.json").read_text())
         assert split["digest"] == res["split"]["digest"] and set(split["subjects"]) == {"train", "val", "test:ckplus", "test:jaffe"}
     # The same split seed gives the same split for both training seeds.
