@@ -148,14 +148,14 @@ def sweep_status(sweep_dir: str | Path) -> SweepStatus:
 
 
 # ------------------------------------------------------------------------------------------- aggregating
-def _setting(run: dict) -> str:
+def _setting_items(run: dict) -> frozenset[str]:
     """A run's overrides other than its identity (row, column, repetition): runs differing here are kept apart."""
-    keys = []
+    keys = set()
     for o in run.get("overrides") or []:
         key = o.split("=", 1)[0].lstrip("+~")
         if key not in IDENTITY_KEYS and not key.startswith(("hydra.", "paths.", "logger.")):
-            keys.append(o)
-    return ",".join(sorted(keys))
+            keys.add(o)
+    return frozenset(keys)
 
 
 def stats(values: list[float]) -> dict:
@@ -172,11 +172,12 @@ def _f(v, digits: int = 2) -> str:
 
 def aggregate(runs: list[dict]) -> list[dict]:
     """One row per (protocol, variant, backbone, setting) and test column: accuracy stats in percent."""
-    settings = {_setting(r) for r in runs}
+    items = [_setting_items(r) for r in runs]
+    common = frozenset.intersection(*items) if items else frozenset()
     groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in runs:
-        setting = _setting(r) if len(settings) > 1 else ""
-        groups[(r.get("protocol"), r.get("variant"), r.get("backbone"), setting)].append(r)
+    for r, it in zip(runs, items):
+        # Only what differs between the runs of this sweep names a setting (shared overrides would repeat).
+        groups[(r.get("protocol"), r.get("variant"), r.get("backbone"), ",".join(sorted(it - common)))].append(r)
     rows = []
     for (protocol, variant, backbone, setting), members in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))):
         by_col: dict[str, list[tuple[dict, dict]]] = defaultdict(list)
@@ -339,7 +340,8 @@ def bar_chart(rows: list[dict], path: Path) -> None:
                     stds.append(r["std"] or 0.0)
             ax.bar(xs, means, width, yerr=stds, capsize=3, label=display(c))
         ax.set_xticks(range(len(groups)))
-        ax.set_xticklabels([f"{v}\n{b}" + (f"\n{s}" if s else "") for v, b, s in groups], fontsize=8)
+        ax.set_xticklabels([f"{v}\n{b}" + (f"\n{s[:40]}" + ("..." if len(s) > 40 else "") if s else "")
+                            for v, b, s in groups], fontsize=8)
         ax.set_ylabel("accuracy (%)")
         ax.set_ylim(0, 100)
         ax.set_title(f"{protocol}: mean ± std over runs")

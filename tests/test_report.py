@@ -107,7 +107,7 @@ def test_runs_with_other_settings_are_kept_apart(tmp_path):
     sweep = tmp_path / "lr"
     for lr in ("0.001", "0.01"):
         for seed in (1, 2):
-            ov = [f"model.optimizer.lr={lr}", f"seed={seed}"]
+            ov = ["trainer.max_epochs=5", f"model.optimizer.lr={lr}", f"seed={seed}"]  # max_epochs: shared by all
             _run(sweep, ",".join(ov), ov, "kdef", "vgg16", seed, {"ckplus": 0.5 + float(lr)})
     rows = report(sweep)["rows"]
     assert sorted((r["setting"], r["n"]) for r in rows) == [("model.optimizer.lr=0.001", 2), ("model.optimizer.lr=0.01", 2)]
