@@ -224,3 +224,27 @@ def test_sweep_summary_marks_failures_and_lists_them(tmp_path, capsys):
     done.return_value = 0.5
     cb.on_job_end(job, done)
     assert not (sweep / "seed=3" / "failed.json").exists()  # a rerun that finishes clears the marker
+
+
+def test_kfold_run_end_to_end_on_the_union(tmp_path, tiny_synthetic):
+    from omegaconf import open_dict
+
+    from fer.report import report
+    from tests.conftest import compose_cfg
+    from train import train
+
+    cfg = compose_cfg(["experiment=demo", "logger=none", "protocol=kfold", "protocol.fold=1",
+                       f"paths.synthetic_dir={tiny_synthetic}", f"paths.cache_dir={tmp_path / 'cache'}",
+                       "backbone.input_size=32", "trainer.max_epochs=1", "+trainer.limit_train_batches=1",
+                       "+trainer.limit_val_batches=1", "+trainer.enable_progress_bar=false", *_tiny_overrides()])
+    with open_dict(cfg):
+        cfg.paths.output_dir = cfg.hydra.runtime.output_dir = str(tmp_path / "runs" / "fold1")
+    res = train(cfg)
+    assert res["protocol"] == "kfold" and res["fold"] == 1 and set(res["tests"]) == {"fold1"}
+    assert res["skipped_tests"] == [] and res["gan_saw_test_subjects"] is False
+    split = json.loads((tmp_path / "runs" / "fold1" / "split.json").read_text())["subjects"]
+    test = set(split["test:fold1"])
+    assert {s.split(":")[0] for s in test} == {"kdef", "ckplus", "jaffe"}  # folds drawn from the union
+    assert not test & set(split["train"]) and not test & set(split["val"]) and not set(split["val"]) & set(split["train"])
+    (row,) = report(tmp_path / "runs")["rows"]
+    assert row["test_name"] == "k-fold" and row["folds"] == [1] and row["n"] == 1
