@@ -33,8 +33,9 @@ def gan_subset(prepared: PreparedSet, fraction: float, seed: int) -> PreparedSet
     keep = {i for i, s in enumerate(prepared.samples) if s.origin != "gan"}
     for label in sorted({prepared.samples[i].label for i in gan}):
         idx = [i for i in gan if prepared.samples[i].label == label]
-        # Ranked by file name (portable across machines), ties by the full path.
-        idx.sort(key=lambda i: (stable_int(f"{seed}\0{Path(prepared.samples[i].path).name}"), prepared.samples[i].path))
+        # Ranked by a hash of (seed, class, file name): portable across machines; ties by the full path.
+        idx.sort(key=lambda i: (stable_int(f"{seed}\0{label}\0{Path(prepared.samples[i].path).name}"),
+                                prepared.samples[i].path))
         keep.update(idx[: int(round(fraction * len(idx)))])
     return prepared.subset(sorted(keep))
 
