@@ -5,6 +5,8 @@
   `python generate.py task=augment`, cached under `data.offline_aug.dir` in a folder keyed by the settings
   and the source crops. The whole source is augmented once; each copy carries its source subject, so the
   subject split that follows drops the copies of validation and test subjects with their sources.
+  Only `data.train` sources are augmented (not the k-fold `pool`, e.g. CK+ and JAFFE), and only their
+  `original` images (not PFA swaps or GAN samples).
 - `data.gan_fraction` in [0, 1]: the share of GAN samples (origin `gan`) kept, per class, as a deterministic
   subset for `data.gan_seed` (nested: the subset for 0.25 lies inside the one for 0.5).
 """
