@@ -23,7 +23,7 @@ from PIL import Image, ImageEnhance
 from fer.data.augment import AugmentSettings, augment_arrays, augment_to_folder, default_workers, source_key
 from fer.data.sources import load_source
 
-CROP = [0.14, 0.16, 0.86, 0.69]  # the synthetic KDEF face box
+CROP = [0.14, 0.159, 0.86, 0.691]  # the synthetic KDEF face box
 
 
 def _center(img: Image.Image, w: int, h: int) -> Image.Image:

@@ -22,7 +22,7 @@ from fer.data.readers import read_dataset
 from fer.data.sources import load_source
 from tests.conftest import ROOT, compose_cfg
 
-SYNTH_CROP = [0.14, 0.16, 0.86, 0.69]  # where the synthetic renderer puts KDEF faces
+SYNTH_CROP = [0.14, 0.159, 0.86, 0.691]  # where the synthetic renderer puts KDEF faces
 IDENTITY = {"rotation": 0.0, "zoom": 1.0, "flip": False, "height": 1.0, "width": 1.0, "contrast": 1.0}
 
 

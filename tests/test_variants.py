@@ -46,7 +46,7 @@ def world(tmp_path_factory) -> Path:
 def data_cfg(world: Path, variant: str, *overrides: str):
     cfg = compose_cfg([
         f"data={variant}", "sources=synthetic", f"paths.synthetic_dir={world / 'synthetic'}",
-        "+sources.kdef.synthetic_options={subjects: 6, angles: [S], akdef: false}",
+        "++sources.kdef.synthetic_options={subjects: 6, angles: [S], akdef: false}",
         f"paths.root_dir={world}", f"paths.data_dir={world / 'data'}", f"paths.cache_dir={world / 'cache'}",
         f"paths.gan_q={world / 'gan'}", f"paths.pfa={world / 'pfa'}", "backbone.input_size=32",
         "protocol.tests=null", "logger=none", *overrides,

@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 def test_sweep_over_variants_runs_every_job_and_names_missing_sources(tmp_path):
     env = {**os.environ, "FER_ROOT": str(tmp_path), "WANDB_MODE": "offline"}
     cmd = [sys.executable, str(ROOT / "train.py"), "-m", "data=kdef_pfa,kdef_ol,kdef_q", "experiment=demo", "logger=none",
-           "+sources.kdef.synthetic_options={subjects:6,angles:[S],akdef:false}", "protocol.tests=null",
+           "++sources.kdef.synthetic_options={subjects:6,angles:[S],akdef:false}", "protocol.tests=null",
            "backbone.input_size=32", "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
            "+trainer.limit_val_batches=1", "+trainer.enable_progress_bar=false", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
