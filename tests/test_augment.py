@@ -187,7 +187,7 @@ def test_second_run_changes_nothing(prepared, kdef_root, tmp_path, monkeypatch):
     first = augment_to_folder(prepared, SMALL, out, kdef_root, workers=1, preview=2)
 
     def snapshot():
-        return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in out.rglob("*") if p.name != ".augment.lock"}
+        return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in out.rglob("*")}
 
     before = snapshot()
     monkeypatch.setattr(A, "apply_params", lambda *a: pytest.fail("a complete folder was augmented again"))
@@ -210,6 +210,14 @@ def test_other_settings_fail_clearly_or_go_to_their_own_folder(prepared, kdef_ro
                           base_dir=tmp_path / "c")
     assert a["out_dir"] != b["out_dir"] and Path(a["out_dir"]).parent == Path(b["out_dir"]).parent
     assert len(files_of(Path(a["out_dir"]))) == 2 * len(prepared.samples) and len(files_of(Path(b["out_dir"]))) == len(prepared.samples)
+
+
+def test_a_foreign_folder_is_never_written_into(prepared, kdef_root, tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "holiday.jpg").write_bytes(b"not ours")
+    with pytest.raises(AugmentSettingsError, match=r"not empty \(holiday.jpg\).*not an offline-augmentation folder"):
+        augment_to_folder(prepared, SMALL, tmp_path / "photos", kdef_root, workers=1, preview=0)
+    assert [p.name for p in (tmp_path / "photos").iterdir()] == ["holiday.jpg"]
 
 
 def test_reader_errors_name_the_folder_and_the_command(tmp_path):

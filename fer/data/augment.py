@@ -234,6 +234,10 @@ def _check_stamp(out: Path, stamp: dict) -> bool:
     """True when `out` holds this exact augmentation; raises when it holds another one."""
     path = out / STAMP
     if not path.is_file():
+        foreign = sorted(p.name for p in out.iterdir())
+        if foreign:
+            raise AugmentSettingsError(f"{out} is not empty ({', '.join(foreign[:5])}) and holds no {STAMP}: not an "
+                                       "offline-augmentation folder; choose an empty or new out_dir")
         return False
     old = json.loads(path.read_text())
     if old.get("key") == stamp["key"]:
@@ -278,7 +282,7 @@ def augment_to_folder(
              "source": {"name": name, "root": str(root) if root is not None else None, "images": len(keys),
                         "digest": digest, "shape": list(prepared.images.shape[1:])}}
     out.mkdir(parents=True, exist_ok=True)
-    with file_lock(out / ".augment.lock"):
+    with file_lock(out.parent / f".{out.name}.augment.lock"):  # beside the folder: nothing foreign inside it
         if _check_stamp(out, stamp) and (out / MANIFEST).is_file():
             manifest = json.loads((out / MANIFEST).read_text())
             if manifest.get("complete") and all((out / r["file"]).is_file() for r in manifest["rows"]):
