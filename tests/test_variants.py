@@ -165,6 +165,8 @@ def test_training_cache_is_reused_and_keyed_by_settings(world):
     before = {p: p.stat().st_mtime_ns for p in base.rglob("*.png")}
     setup(data_cfg(world, "kdef_ol"))  # a second job with the same settings: nothing rewritten
     assert {p: p.stat().st_mtime_ns for p in base.rglob("*.png")} == before
+    none = setup(data_cfg(world, "kdef_ol", "data.offline_aug.copies=0"))  # the zero point of a copies sweep
+    assert {s.origin for s in none.train_set.samples} == {"original"}
     dm = setup(data_cfg(world, "kdef_ol", "data.offline_aug.copies=1", "data.offline_aug.rotation=5"))
     folders = {m.parent for m in base.glob("*/manifest.json")}
     assert len(folders) >= 2  # the new settings went to their own folder; the old one is kept

@@ -66,7 +66,7 @@ def training_parts(parts: dict[str, PreparedSet], hp: Mapping) -> dict[str, Prep
     fraction = float(hp.get("gan_fraction", 1.0) if hp.get("gan_fraction") is not None else 1.0)
     out = {n: gan_subset(p, fraction, int(hp.get("gan_seed") or 0)) for n, p in parts.items()}
     aug = _plain(hp.get("offline_aug") or {})
-    if aug.get("enabled"):
+    if aug.get("enabled") and int(aug.get("copies", 1)) > 0:  # copies=0: the no-augmentation point of a sweep
         for n, p in list(out.items()):
             extra = offline_augmented(n, hp["train"][n], p, aug, hp["image_size"], hp["color"], hp["cache_dir"])
             if extra is not None:
