@@ -32,6 +32,7 @@ from fer.data.splits import (
     save_split,
     split_record,
 )
+from fer.data.variants import training_parts
 
 log = logging.getLogger(__name__)
 PROTOCOLS = ("cross_db", "kfold")
@@ -70,6 +71,10 @@ class FERDataModule(pl.LightningDataModule):
         cache_dir: str = ".cache/faces",
         output_dir: str | None = None,
         name: str = "data",
+        offline_aug: dict | None = None,  # {enabled, dir, copies, ranges...}: fer.data.variants
+        gan_fraction: float = 1.0,  # share of GAN samples kept (deterministic per gan_seed)
+        gan_seed: int = 0,
+        val_origins: tuple[str, ...] = ("original",),  # origins scored on the validation side
     ):
         super().__init__()
         if protocol not in PROTOCOLS:
@@ -95,7 +100,7 @@ class FERDataModule(pl.LightningDataModule):
         if self.train_set is not None:
             return
         hp = self.hparams
-        train_parts = self._load(hp.train)
+        train_parts = training_parts(self._load(hp.train), hp)  # offline augmentation, GAN fraction
         if not train_parts:
             raise ValueError("the data variant names no training source (data.train is empty)")
         if hp.protocol == "cross_db":
@@ -112,8 +117,8 @@ class FERDataModule(pl.LightningDataModule):
             rest = _split_subjects(pool) - test_subjects
             held = holdout_subjects(rest, hp.val_fraction, hp.split_seed + 1)
             pool = pool.subset([i for i, s in enumerate(pool.samples) if s.subject not in test_subjects])
-        # Validation scores real images only; derived images of validation subjects are dropped entirely.
-        self.val_set = pool.subset([i for i, s in enumerate(pool.samples) if s.subject in held and s.origin == "original"])
+        # Validation scores real images only (val_origins); derived images of validation subjects are dropped.
+        self.val_set = pool.subset([i for i, s in enumerate(pool.samples) if s.subject in held and s.origin in hp.val_origins])
         self.train_set = pool.subset([i for i, s in enumerate(pool.samples) if s.subject not in held])
         check_no_leakage(self.train_set.samples, val=self.val_set.samples,
                          **{f"test:{k}": v.samples for k, v in self.test_sets.items()})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -31,28 +32,32 @@ def _by_dataset(subjects) -> dict[str, list[str]]:
     return groups
 
 
+def _rng(seed: int, dataset: str) -> np.random.Generator:
+    """One generator per dataset, so adding a source (GAN samples, PFA, another dataset) never changes
+    which subjects of the other datasets are held out: variants are compared on the same validation subjects."""
+    return np.random.default_rng([seed, zlib.crc32(dataset.encode())])
+
+
 def holdout_subjects(subjects, fraction: float, seed: int, min_count: int = 1) -> set[str]:
     """A random `fraction` of the subjects of each dataset (at least `min_count` each, never all)."""
-    rng = np.random.default_rng(seed)
     held: set[str] = set()
-    for _, subj in sorted(_by_dataset(subjects).items()):
+    for dataset, subj in sorted(_by_dataset(subjects).items()):
         if len(subj) < 2:
             continue
         n = min(len(subj) - 1, max(min_count, int(round(fraction * len(subj)))))
-        held.update(rng.permutation(subj)[:n].tolist())
+        held.update(_rng(seed, dataset).permutation(subj)[:n].tolist())
     return held
 
 
 def kfold_subjects(subjects, n_folds: int, seed: int) -> list[set[str]]:
     """Subjects dealt into `n_folds` folds, each dataset spread evenly across folds."""
-    rng = np.random.default_rng(seed)
     folds: list[set[str]] = [set() for _ in range(n_folds)]
     offset = 0
-    for _, subj in sorted(_by_dataset(subjects).items()):
+    for dataset, subj in sorted(_by_dataset(subjects).items()):
         if len(subj) < n_folds:
             raise ValueError(f"k-fold with {n_folds} folds needs at least {n_folds} subjects per dataset; "
                              f"{subj[0].split(':')[0]} has {len(subj)}")
-        for i, s in enumerate(rng.permutation(subj).tolist()):
+        for i, s in enumerate(_rng(seed, dataset).permutation(subj).tolist()):
             folds[(i + offset) % n_folds].add(s)
         offset += len(subj)
     return folds
