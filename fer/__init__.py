@@ -8,3 +8,5 @@ from omegaconf import OmegaConf as _OmegaConf
 # the backbone accepts (e.g. the 64 px demo with inception_v3, whose trunk needs 75 px).
 if not _OmegaConf.has_resolver("max"):
     _OmegaConf.register_new_resolver("max", lambda *xs: max(xs))
+
+from fer import sweep as _sweep  # noqa: E402,F401  registers the `fer_job_dir` resolver (hydra.sweep.subdir) in every job process
