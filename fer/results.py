@@ -19,6 +19,8 @@ def run_results(cfg, trainer, model, datamodule, best_ckpt: str | None, seconds:
     ckpt_cb = trainer.checkpoint_callback
     if ckpt_cb is not None and ckpt_cb.best_model_score is not None:
         metrics["val/acc"] = _float(ckpt_cb.best_model_score)  # validation score of the chosen checkpoint
+    elif getattr(model, "val_results", None):  # no checkpoint kept (e.g. fast_dev_run): the last validation epoch
+        metrics.update({"val/acc": model.val_results["acc"], "val/f1": model.val_results["f1"]})
     gan = datamodule.split.get("gan") or {}
     tests_cfg = cfg.protocol.get("tests") or {}
     skipped = [n for n in tests_cfg if n not in model.test_results]

@@ -160,3 +160,17 @@ def test_best_val_results_is_the_epoch_model_checkpoint_keeps():
     other = module()
     other.on_load_checkpoint(ckpt)
     assert other.val_history == m.val_history
+
+
+def test_progress_refresh_lowers_the_default_bar_rate_and_tolerates_no_bar(tmp_path):
+    from fer.callbacks.progress import ProgressRefresh
+
+    for enabled in (True, False):
+        tr = pl.Trainer(accelerator="cpu", max_steps=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
+                        enable_model_summary=False, enable_progress_bar=enabled, callbacks=[ProgressRefresh(7)],
+                        default_root_dir=tmp_path)
+        tr.fit(module(), DataLoader(data(4, 0), batch_size=4))
+        if enabled:
+            assert tr.progress_bar_callback.refresh_rate == 7
+        else:
+            assert tr.progress_bar_callback is None
