@@ -93,13 +93,13 @@ def _init_worker(faces: FaceOptions) -> None:
     get_detector(faces)  # the detector is built once per worker process, not once per image
 
 
-def _crop_one(args) -> tuple[np.ndarray | None, bool, str | None, bool]:
-    """(face or None, face found, reason when None, source image all black)."""
+def _crop_one(args) -> tuple[np.ndarray | None, bool | None, str | None, bool]:
+    """(face or None, face found (None: unreadable image), reason when no face is returned, source all black)."""
     path, gray_source, faces, size, color = args
     try:
         img = load_image(path, "gray" if gray_source else color)
     except BadImageError as e:
-        return None, False, str(e), False
+        return None, None, str(e), False
     if gray_source and color == "rgb":
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
     black = int(img.max()) == 0
@@ -177,7 +177,7 @@ def _build(entry: Path, samples, faces: FaceOptions, size: int, color: str, work
         for s, (face, found, reason, is_black) in zip(samples, crop_all(samples, faces, size, color, workers)):
             if is_black:
                 black.append(s.path)
-            if not found and faces.detector != "none":
+            if found is False and faces.detector != "none":
                 no_face.append(s.path)
             if face is None:
                 skipped.append({"file": s.path, "reason": reason})

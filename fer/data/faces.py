@@ -102,6 +102,10 @@ def _need_file(path: str | None, what: str, help_text: str) -> str:
     return str(Path(path).expanduser())
 
 
+def _short(e: Exception) -> str:
+    return " ".join(str(e).split())  # OpenCV's messages span lines
+
+
 def _bgr(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
 
@@ -153,7 +157,7 @@ def parse_ssd(out: np.ndarray, w: int, h: int, threshold: float) -> list[tuple[f
             continue
         x0, y0, x1, y1 = np.clip(det[3:7], 0.0, 1.0) * [w, h, w, h]
         if x1 > x0 and y1 > y0:
-            boxes.append((x0, y0, x1 - x0, y1 - y0))
+            boxes.append((float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
     return boxes
 
 
@@ -165,7 +169,7 @@ class DnnDetector(Detector):
         try:
             self.net = cv2.dnn.readNetFromCaffe(config, model)
         except cv2.error as e:
-            raise FaceModelError(f"OpenCV could not load {config} + {model} ({e}); {DNN_HELP}") from None
+            raise FaceModelError(f"OpenCV could not load {config} + {model} ({_short(e)}); {DNN_HELP}") from None
 
     def detect(self, image):
         bgr = _bgr(image)
@@ -189,7 +193,7 @@ class YuNetDetector(Detector):
         try:
             self.net = cv2.FaceDetectorYN.create(model, "", (320, 320), opts.score_threshold, 0.3, 5000)
         except cv2.error as e:
-            raise FaceModelError(f"OpenCV could not load {model} ({e}); {YUNET_HELP}") from None
+            raise FaceModelError(f"OpenCV could not load {model} ({_short(e)}); {YUNET_HELP}") from None
 
     def detect(self, image):
         bgr = _bgr(image)
