@@ -54,7 +54,7 @@ class FaceOptions:
     model: str | None = None  # opencv_dnn: .caffemodel; yunet: .onnx
     config: str | None = None  # opencv_dnn: deploy.prototxt
     score_threshold: float = 0.5  # opencv_dnn, yunet
-    max_side: int = 640  # detect on a copy whose longer side is at most this (speed); 0 = full size
+    max_side: int = 480  # detect on a copy whose longer side is at most this (speed); 0 = full size
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
