@@ -284,3 +284,20 @@ def test_summary_check_images_reports_black_placeholders(tmp_path, capsys):
     assert rc == 0 and out["black"] == [str(black)]
     assert [Path(d["file"]).name for d in out["unreadable"]] == ["BF01SAS.JPG"]
     assert "zero-byte" in out["unreadable"][0]["reason"]
+
+
+def test_empty_folders_are_clear_errors(tmp_path):
+    for cls in ("angry", "happy"):
+        (tmp_path / "web" / cls).mkdir(parents=True)
+    (tmp_path / "web" / "happy" / ".DS_Store").write_bytes(b"\0")
+    with pytest.raises(DatasetLayoutError, match=r"web root .*web: no usable images"):
+        read_dataset("folder", tmp_path / "web", name="web")
+    (tmp_path / "ck" / "cohn-kanade-images").mkdir(parents=True)
+    (tmp_path / "ck" / "Emotion").mkdir()
+    with pytest.raises(DatasetLayoutError, match="no usable labelled sequences"):
+        read_dataset("ckplus", tmp_path / "ck")
+    (tmp_path / "only_junk").mkdir()
+    (tmp_path / "only_junk" / ".DS_Store").write_bytes(b"\0")
+    for reader in ("kdef", "jaffe", "fer2013", "folder"):
+        with pytest.raises(DatasetLayoutError, match="empty folder"):
+            read_dataset(reader, tmp_path / "only_junk")
