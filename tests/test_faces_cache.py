@@ -327,3 +327,17 @@ def test_training_path_prepares_fer2013_through_the_cache(tmp_path):
     assert (tmp_path / "cache" / "fer2013_png").is_dir()
     row = next(s for s in p.samples if s.meta["row"] == 3)
     assert np.array_equal(p.images[p.samples.index(row)][..., 0].ravel(), (np.arange(48 * 48) * 2) % 256)
+
+
+def test_cli_prepare_is_reused_by_training(tmp_path, capsys):
+    from omegaconf import OmegaConf
+
+    from tests.conftest import compose_cfg
+    from tests.data_trees import kdef_tree
+
+    root = kdef_tree(tmp_path, subjects=(("F", 1),), angles=("S",), quirks=False)
+    assert main(["prepare", "kdef", str(root), "--cache-dir", str(tmp_path / "c"), "--size", "32", "--workers", "1"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    cfg = compose_cfg([f"paths.kdef={root}", f"paths.root_dir={tmp_path}"])
+    p = load_source("kdef", cfg.sources.kdef, OmegaConf.to_container(cfg.faces, resolve=True), 32, "gray", tmp_path / "c")
+    assert p.report["from_cache"] and p.report["built_by"] == built["built_by"] and len(p.samples) == 14

@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--size", type=int, default=224)
             p.add_argument("--color", choices=("gray", "rgb"), default="gray")
             p.add_argument("--workers", type=int, default=None)
+            p.add_argument("--name", default=None, help="cache entry name (default: the dataset); use the source's "
+                           "name (e.g. pfa) with the training run's --size/--color so training reuses this entry")
     r = sub.add_parser("render-synthetic")
     r.add_argument("style", choices=("kdef", "ckplus", "jaffe"))
     r.add_argument("out_dir")
@@ -121,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         faces = FaceOptions(detector=args.detector, margin=args.margin, square=not args.no_square,
                             on_no_face=args.on_no_face, crop=tuple(args.crop) if args.crop else None,
                             model=args.model, config=args.config, score_threshold=args.score_threshold)
-        prepared = prepare(samples, faces, args.size, args.color, args.cache_dir, name=args.dataset, workers=args.workers)
+        prepared = prepare(samples, faces, args.size, args.color, args.cache_dir, name=args.name or args.dataset,
+                           workers=args.workers)
         print(json.dumps(prepared.report, default=str))
         return 0
     except (OSError, ValueError) as e:  # DatasetLayoutError, BadImageError, FaceModelError, bad options
