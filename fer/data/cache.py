@@ -122,6 +122,7 @@ def crop_all(samples: list[Sample], faces: FaceOptions, size: int, color: str, w
         return
     # forkserver: workers start from a clean process, safe even when the parent runs torch threads.
     ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["fer.data.cache"])  # workers fork from a server with numpy/OpenCV imported
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(faces,))
     try:
         yield from pool.map(_crop_one, jobs, chunksize=max(1, min(16, len(jobs) // (workers * 4))))
