@@ -36,7 +36,7 @@ def _summary(capsys, *argv) -> tuple[int, dict | None, str]:
 
 
 def test_registry_has_every_reader():
-    assert set(READERS) == {"kdef", "ckplus", "jaffe", "folder", "fer2013"}
+    assert {"kdef", "ckplus", "jaffe", "folder", "fer2013"} <= set(READERS)
 
 
 # ------------------------------------------------------------------------------------------------ KDEF

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from fer.data.augment import read_augmented
 from fer.data.readers.ckplus import read_ckplus
 from fer.data.readers.fer2013 import read_fer2013
 from fer.data.readers.folder import read_folder
@@ -18,6 +19,7 @@ READERS: dict[str, Callable[..., list[Sample]]] = {
     "jaffe": read_jaffe,
     "folder": read_folder,
     "fer2013": read_fer2013,
+    "augmented": read_augmented,  # generate.py task=augment output (fer.data.augment)
 }
 
 
