@@ -89,7 +89,7 @@ def file_lock(path: Path):
 # ------------------------------------------------------------------------------------------ cropping
 
 def _init_worker(faces: FaceOptions) -> None:
-    cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would only compete
+    # Never cv2.setNumThreads here: in a forked child it can wait forever on the parent's OpenCV thread pool.
     get_detector(faces)  # the detector is built once per worker process, not once per image
 
 
@@ -120,9 +120,10 @@ def crop_all(samples: list[Sample], faces: FaceOptions, size: int, color: str, w
         get_detector(faces)
         yield from map(_crop_one, jobs)
         return
-    # forkserver: workers start from a clean process, safe even when the parent runs torch threads.
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["fer.data.cache"])  # workers fork from a server with numpy/OpenCV imported
+    # fork: no re-import of __main__, which forkserver/spawn do and which breaks inside Hydra's joblib (loky)
+    # workers. The workers only decode images and run OpenCV; they never touch the parent's torch state.
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(faces,))
     try:
         yield from pool.map(_crop_one, jobs, chunksize=max(1, min(16, len(jobs) // (workers * 4))))
