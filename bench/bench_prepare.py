@@ -6,9 +6,8 @@ at 224 x 224 grey with `workers=2` (the pool) and with `workers=1` (the plain in
 threads left at their default), each into an empty cache; the full run adds the loop with OpenCV limited to
 one thread (a strictly one-core baseline). The machine is shared, so the methods are interleaved: the images
 are processed in blocks (98 each), every block by every method in rotating order, and times are summed. Reports images/second, the pool's speedup over each loop, the
-loops' CPU milliseconds per image (robust to other load on the machine; the pool's workers are children of
-the forkserver, so their CPU time is not visible here), the load average, and whether all runs produced
-identical arrays.
+loops' CPU milliseconds per image (robust to other load on the machine; the pool's is not measured), the
+load average, and whether all runs produced identical arrays.
 """
 
 from __future__ import annotations
