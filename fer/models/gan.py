@@ -1,0 +1,137 @@
+"""GANModule: one DCGAN under Lightning with manual optimization, and the per-epoch sample-grid callback.
+
+Each training step makes one discriminator step (real vs detached fakes) and one generator step
+(non-saturating loss), each with its own Adam. Every `optimizer.step()` counts as a Lightning global step, so
+training is bounded by epochs (`max_epochs`), never by steps. The networks are built from plain
+hyperparameters, so `GANModule.load_from_checkpoint(path)` needs no extra arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.callbacks import Callback
+from torchvision.utils import make_grid, save_image
+
+from fer.models.components.dcgan import Discriminator, Generator
+
+
+class GANModule(pl.LightningModule):
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        image_size: int = 64,
+        channels: int = 1,
+        g_features: int = 64,
+        d_features: int = 64,
+        lr: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        hflip: float = 0.5,
+        grid_size: int = 64,
+        grid_seed: int = 0,
+    ):
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+        self.automatic_optimization = False
+        self.generator = Generator(latent_dim, image_size, channels, g_features)
+        self.discriminator = Discriminator(image_size, channels, d_features)
+        # Fixed noise for the per-epoch grid; a persistent buffer, so a resumed run draws the same grid.
+        noise = torch.randn(grid_size, latent_dim, generator=torch.Generator().manual_seed(grid_seed))
+        self.register_buffer("fixed_noise", noise)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z)
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int, batch_size: int = 256) -> torch.Tensor:
+        """`n` images in [-1, 1], deterministic for `seed`: the noise is drawn on the CPU, BatchNorm uses its
+        running statistics (eval mode), so an image does not depend on its batch."""
+        z = torch.randn(n, self.hparams.latent_dim, generator=torch.Generator().manual_seed(seed))
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            return torch.cat([self.generator(c.to(self.device)).float().cpu() for c in z.split(batch_size)])
+        finally:
+            self.generator.train(was_training)
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        real = batch[0] if isinstance(batch, (list, tuple)) else batch
+        if self.hparams.hflip > 0:  # the faces are near-symmetric: flips double a class of ~140 images
+            flip = torch.rand(real.shape[0], device=real.device) < self.hparams.hflip
+            real = torch.where(flip.view(-1, 1, 1, 1), real.flip(-1), real)
+        opt_g, opt_d = self.optimizers()
+        z = torch.randn(real.shape[0], self.hparams.latent_dim, device=self.device)
+        fake = self.generator(z)
+        ones = torch.ones(real.shape[0], device=self.device)
+        zeros = torch.zeros_like(ones)
+
+        # Discriminator: real -> 1, fake -> 0; fakes detached so no gradient reaches the generator.
+        self.toggle_optimizer(opt_d)
+        d_real = self.discriminator(real)
+        d_fake = self.discriminator(fake.detach())
+        loss_d = F.binary_cross_entropy_with_logits(d_real, ones) + F.binary_cross_entropy_with_logits(d_fake, zeros)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(loss_d)
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+
+        # Generator: make the (updated) discriminator call the fakes real (non-saturating loss).
+        self.toggle_optimizer(opt_g)
+        loss_g = F.binary_cross_entropy_with_logits(self.discriminator(fake), ones)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss_g)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+
+        n = real.shape[0]
+        self.log_dict({"train/loss_d": loss_d.detach(), "train/loss_g": loss_g.detach()},
+                      on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+        self.log_dict({"train/d_real": torch.sigmoid(d_real.detach()).mean(),
+                       "train/d_fake": torch.sigmoid(d_fake.detach()).mean()},
+                      on_step=False, on_epoch=True, batch_size=n)
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=hp.lr, betas=tuple(hp.betas))
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hp.lr, betas=tuple(hp.betas))
+        return [opt_g, opt_d]
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float (B, C, H, W) -> uint8."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+class SampleGrid(Callback):
+    """After every `every_n_epochs` epochs: the fixed-noise grid as `<out_dir>/epoch_XXX.png` (written
+    atomically), also logged to image-capable loggers (W&B, TensorBoard)."""
+
+    def __init__(self, out_dir: str, every_n_epochs: int = 1, nrow: int = 8):
+        self.out_dir = Path(out_dir)
+        self.every_n_epochs = every_n_epochs
+        self.nrow = nrow
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: GANModule) -> None:
+        epoch = trainer.current_epoch
+        if (epoch + 1) % self.every_n_epochs or not trainer.is_global_zero:
+            return
+        was_training = pl_module.generator.training
+        pl_module.generator.eval()
+        with torch.no_grad():
+            images = pl_module.generator(pl_module.fixed_noise).float().cpu()
+        pl_module.generator.train(was_training)
+        grid = make_grid(images, nrow=self.nrow, normalize=True, value_range=(-1, 1))
+        path = self.out_dir / f"epoch_{epoch:03d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
+        save_image(grid, tmp)
+        os.replace(tmp, path)
+        for lg in trainer.loggers:
+            if hasattr(lg, "log_image"):  # W&B
+                lg.log_image(key="gan/samples", images=[str(path)], step=trainer.global_step)
+            elif hasattr(getattr(lg, "experiment", None), "add_image"):  # TensorBoard
+                lg.experiment.add_image("gan/samples", grid, global_step=trainer.global_step)
