@@ -88,12 +88,12 @@ def test_one_epoch_moves_both_losses(tmp_path, kdef_root):
     for net in ("generator", "discriminator"):
         keys = [k for k in before if k.startswith(net) and k.endswith("weight")]
         assert all(not torch.equal(before[k], model.state_dict()[k]) for k in keys), f"{net} did not train"
-    for key in ("train/loss_d_epoch", "train/loss_g_epoch"):
+    for key in ("train/loss_d", "train/loss_g", "train/d_real", "train/d_fake"):
         assert torch.isfinite(trainer.callback_metrics[key])
     logger.finalize("success")
     rows = (Path(logger.log_dir) / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
-    assert {"train/loss_d_step", "train/loss_g_step", "train/loss_d_epoch"} <= set(header)
+    assert {"train/loss_d_step", "train/loss_g_step", "train/loss_d", "train/loss_g"} <= set(header)
     loss_d = [r.split(",")[header.index("train/loss_d_step")] for r in rows[1:]]
     assert len([v for v in loss_d if v]) == batches
 

@@ -134,7 +134,7 @@ def train_gan(cfg: DictConfig, emotion: str, faces: PreparedSet, run_dir: Path) 
             log.info(line)
     if not last.exists():
         raise RuntimeError(f"{emotion}: training wrote no checkpoint in {ckpt_dir}")
-    losses = {k: float(v) for k, v in trainer.callback_metrics.items() if k.endswith("_epoch") or k.startswith("train/d_")}
+    losses = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/") and not k.endswith("_step")}
     return last.resolve(), {"epochs": trainer.current_epoch, **losses}
 
 
