@@ -147,8 +147,27 @@ def test_sampling_manifest_resume_and_reading(tmp_path, kdef_root):
     assert np.array_equal(to_uint8(resampled)[6, 0].numpy(), on_disk)
 
 
+def _merge(args):
+    from fer.tasks.gan import merge_manifest
+
+    out, emotion = args
+    merge_manifest(Path(out), emotion, {"files": [f"{emotion}/{emotion}_0000.png"], "seed": 0})
+
+
+def test_parallel_jobs_merge_the_manifest(tmp_path):
+    """Emotions may run as parallel jobs: every class's entry survives the concurrent merges."""
+    import multiprocessing as mp
+
+    with mp.get_context("fork").Pool(4) as pool:  # fork: cheap; the lock is a file lock, as between jobs
+        pool.map(_merge, [(str(tmp_path), e) for e in CLASSES])
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert sorted(manifest["classes"]) == sorted(CLASSES)
+
+
 def test_unknown_emotion_is_a_clear_error(tmp_path, kdef_root):
     from fer.tasks import gan as task
+
+    assert task.emotions("all") == list(CLASSES)
 
     with pytest.raises(ValueError, match="unknown class 'joy'"):
         task.run(gan_cfg(tmp_path, kdef_root, ["emotion=joy"]))
@@ -167,6 +186,20 @@ def test_generate_command_as_outside_scripts_call_it(tmp_path, kdef_root):
     assert len(list((out / "happy").glob("*.png"))) >= 150
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["classes"]["happy"]["files"]) == 150
+
+
+def test_multirun_over_emotions(tmp_path, kdef_root):
+    """`-m emotion=a,b`: one Hydra job per emotion, all writing into one out_dir and one manifest."""
+    out = tmp_path / "gan_out"
+    env = {**os.environ, "FER_ROOT": str(tmp_path), "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, str(ROOT / "generate.py"), "-m", "task=gan", "emotion=angry,fear", "faces=none",
+           f"dataset.root={kdef_root}", "gan.max_epochs=1", "gan.samples_per_class=3", f"out_dir={out}",
+           "logger=none", f"hydra.sweep.dir={tmp_path / 'sweep'}", *TINY]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(manifest["classes"]) == ["angry", "fear"]
+    assert all(len(list((out / e).glob("*.png"))) == 3 for e in ("angry", "fear"))
 
 
 # ---------------------------------------------------------------------------------------------------------
