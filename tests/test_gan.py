@@ -117,6 +117,14 @@ def test_sampling_manifest_resume_and_reading(tmp_path, kdef_root):
         assert result["classes"][emotion]["samples"] == 7
         assert list((Path(entry["run_dir"]) / "grids").glob("epoch_000.png"))
 
+    # The manifest tells a k-fold split which test subjects each GAN saw; excluding them leaves none.
+    assert task.leaked_subjects(out, ["kdef:F01", "kdef:F09"]) == {"happy": ["kdef:F01"], "sad": ["kdef:F01"]}
+    task.run(gan_cfg(tmp_path, kdef_root, ["emotion=sad", "gan.max_epochs=1", "gan.samples_per_class=7",
+                                           "gan.exclude_subjects=[kdef:F01]"]))
+    assert task.leaked_subjects(out, ["kdef:F01"]) == {"happy": ["kdef:F01"]}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["classes"]["sad"]["train_images"] == 6
+
     # The gan_q source (folder reader, origin gan) picks the samples up; each image is its own subject.
     samples = read_folder(out, name="gan_q", origin="gan")
     assert len(samples) == 14 and {s.origin for s in samples} == {"gan"}

@@ -182,6 +182,16 @@ def merge_manifest(out_dir: Path, emotion: str, entry: dict) -> Path:
     return path
 
 
+def leaked_subjects(out_dir: str | Path, test_subjects) -> dict[str, list[str]]:
+    """Per class, the test subjects whose faces trained that class's GAN (from the manifest). A k-fold run that
+    trains on these samples while testing on such subjects leaks; train those GANs per fold instead
+    (`gan.exclude_subjects=<the fold's test subjects>`, one out_dir per fold)."""
+    test = set(test_subjects)
+    classes = read_manifest(Path(out_dir)).get("classes", {})
+    return {c: sorted(test & set(e.get("seen_subjects") or [])) for c, e in classes.items()
+            if test & set(e.get("seen_subjects") or [])}
+
+
 def up_to_date(out_dir: Path, emotion: str, checkpoint: Path, seed: int, n: int) -> dict | None:
     entry = read_manifest(out_dir).get("classes", {}).get(emotion)
     if not entry or entry.get("checkpoint") != str(checkpoint) or entry.get("seed") != seed:
