@@ -96,8 +96,7 @@ class GANModule(pl.LightningModule):
                              torch.sigmoid(d_fake.detach()).mean()])
         self._sums = stats * n if self._sums is None else self._sums + stats * n
         self._count += n
-        every = self.trainer.log_every_n_steps if self._trainer is not None else 1
-        if batch_idx % max(1, every) == 0:
+        if self._trainer is None or self.trainer._logger_connector.should_update_logs:  # the steps the loggers write
             self.log_dict({"train/loss_d_step": stats[0], "train/loss_g_step": stats[1]},
                           on_step=True, on_epoch=False, prog_bar=True, batch_size=n)
 
