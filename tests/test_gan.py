@@ -65,6 +65,23 @@ def test_shapes_and_init(size, channels):
     assert abs(float(torch.cat([m.weight.detach() for m in bn]).mean()) - 1.0) < 0.01
 
 
+def test_diffaugment_is_differentiable_and_random_per_image():
+    from fer.models.gan import rand_cutout, rand_translation
+
+    torch.manual_seed(0)
+    x = torch.rand(16, 1, 64, 64, requires_grad=True)
+    cut = rand_cutout(x)
+    zeroed = (cut == 0).float().mean(dim=(1, 2, 3))
+    assert cut.shape == x.shape and bool(((zeroed >= 0.06) & (zeroed <= 0.26)).all())  # a 32x32 hole, clipped at edges
+    moved = rand_translation(x)
+    assert moved.shape == x.shape and not torch.equal(moved, x)
+    assert len({float(moved[i].sum()) for i in range(16)} - {float(x[i].sum()) for i in range(16)}) > 8
+    (cut.sum() + moved.sum()).backward()  # gradients reach the input (the generator, for fakes)
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="diffaugment"):
+        GANModule(diffaugment=["color"])
+
+
 def test_rejects_unsupported_size():
     with pytest.raises(ValueError, match="image_size=48"):
         Generator(image_size=48)
