@@ -172,6 +172,27 @@ def test_sampling_manifest_resume_and_reading(tmp_path, kdef_root):
     assert np.array_equal(to_uint8(resampled)[6, 0].numpy(), on_disk)
 
 
+def test_extra_web_faces_join_training(tmp_path, kdef_root):
+    from fer.data.sources import MissingSourceError
+    from fer.tasks import gan as task
+
+    web = tmp_path / "web_faces"
+    (web / "happy").mkdir(parents=True)
+    (web / "sad").mkdir()
+    for i, src in enumerate(sorted(kdef_root.rglob("*HAS.JPG"))[:3]):
+        cv2.imwrite(str(web / "happy" / f"actor{i}.jpg"), cv2.imread(str(src)))
+    cv2.imwrite(str(web / "sad" / "actor9.jpg"), cv2.imread(str(src)))
+    cfg = gan_cfg(tmp_path, kdef_root, ["emotion=happy", "gan.max_epochs=1", "gan.samples_per_class=2",
+                                        "gan.extra_sources=[web]", f"paths.web={web}"])
+    task.run(cfg)
+    entry = json.loads((tmp_path / "gan_q" / "manifest.json").read_text())["classes"]["happy"]
+    assert entry["train_sources"] == {"kdef": 8, "web": 3} and entry["train_images"] == 11
+    assert [s for s in entry["seen_subjects"] if s.startswith("web:")] == [f"web:happy/actor{i}.jpg" for i in range(3)]
+    with pytest.raises(MissingSourceError, match="paths.web"):
+        task.run(gan_cfg(tmp_path, kdef_root, ["emotion=happy", "gan.extra_sources=[web]",
+                                               f"paths.web={tmp_path / 'nowhere'}"]))
+
+
 def _merge(args):
     from fer.tasks.gan import merge_manifest
 
