@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -16,7 +17,8 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from fer.results import print_run_table, run_results
+import fer.sweep  # noqa: F401  (the `fer_job_dir` resolver of hydra.sweep.subdir)
+from fer.results import check_same_run, print_run_table, run_results
 from fer.utils import atomic_write_json, finish_loggers, instantiate_dict, prepare_wandb, task_wrapper
 
 log = logging.getLogger(__name__)
@@ -27,8 +29,10 @@ def train(cfg: DictConfig) -> dict:
     out = Path(cfg.paths.output_dir)
     done = out / "results.json"
     if cfg.get("resume") and done.is_file():
+        results = json.loads(done.read_text())
+        check_same_run(results, cfg)
         log.info("finished earlier, skipping: %s", done)
-        return json.loads(done.read_text())
+        return results
     start = time.time()
     pl.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision("high")
@@ -47,13 +51,15 @@ def train(cfg: DictConfig) -> dict:
         resume_from = str(last) if cfg.get("resume") and last.is_file() else None
         if resume_from:
             log.info("resuming from %s", resume_from)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+        # Our own checkpoints (they hold the `_partial_` optimizer config, which torch's weights-only loader refuses).
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=False)
         best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
         if cfg.get("test") and datamodule.test_names:
             # The checkpoint chosen on validation accuracy; never a choice made on a test set.
-            trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+            trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=False)
         results = run_results(cfg, trainer, model, datamodule, best, seconds=time.time() - start)
-        atomic_write_json(done, results)
+        if trainer.is_global_zero:  # one writer under DDP
+            atomic_write_json(done, results)
     finally:
         log_lines = finish_loggers(loggers)
     print_run_table(results, log_lines)
@@ -62,8 +68,40 @@ def train(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train.yaml")
 def main(cfg: DictConfig) -> float | None:
+    check_entry(cfg)
     results = train(cfg)
-    return results["metrics"].get(cfg.get("optimized_metric"))
+    metric = cfg.get("optimized_metric")
+    if metric and metric not in results["metrics"]:
+        raise KeyError(f"optimized_metric={metric!r} is not among this run's metrics {sorted(results['metrics'])}")
+    return results["metrics"].get(metric)
+
+
+def check_entry(cfg: DictConfig) -> None:
+    """Refuse settings that would make a sweep dishonest or broken before any work starts."""
+    metric = str(cfg.get("optimized_metric") or "")
+    if metric.startswith("test"):
+        raise ValueError(f"optimized_metric={metric!r}: sweepers and hyperparameter searches must optimize a "
+                         f"validation metric (e.g. val/acc), never a test set")
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    strategy = str(cfg.trainer.get("strategy", ""))
+    distributed = strategy.startswith("ddp") and (str(cfg.trainer.get("devices")) != "1" or cfg.trainer.get("num_nodes", 1) > 1)
+    if distributed and (cfg.get("callbacks") or {}).get("phase_switch") is not None:
+        # torch's DistributedDataParallel registers only the parameters that require grad when it wraps the
+        # model, so blocks the phase switch unfreezes later would train unsynchronised on each rank
+        # (Lightning-AI/pytorch-lightning#20340). Refuse rather than report silently diverged replicas.
+        raise ValueError("trainer.strategy=ddp with the phase switch (callbacks.phase_switch) would leave the unfrozen "
+                         "trunk blocks unsynchronised across GPUs; run one GPU per job (sweeps parallelise across "
+                         "jobs: hydra/launcher=local or slurm), or train without the phase switch "
+                         "(callbacks.phase_switch=null)")
+    if (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN and distributed
+            and "SLURM_NTASKS" not in os.environ):
+        # Lightning re-runs the command line for each extra rank, so with -m every rank would run the whole
+        # sweep (and ddp_spawn keeps the test results in the workers); SLURM starts the ranks itself.
+        raise ValueError(f"trainer.strategy={strategy} inside a local multirun (-m): each DDP rank would re-run the "
+                         f"whole sweep; run DDP jobs one at a time, or sweep through hydra/launcher=slurm "
+                         f"(one SLURM task per GPU)")
 
 
 if __name__ == "__main__":

@@ -19,8 +19,12 @@ def run_results(cfg, trainer, model, datamodule, best_ckpt: str | None, seconds:
     ckpt_cb = trainer.checkpoint_callback
     if ckpt_cb is not None and ckpt_cb.best_model_score is not None:
         metrics["val/acc"] = _float(ckpt_cb.best_model_score)  # validation score of the chosen checkpoint
+    gan = datamodule.split.get("gan") or {}
+    tests_cfg = cfg.protocol.get("tests") or {}
+    skipped = [n for n in tests_cfg if n not in model.test_results]
     return {
-        "overrides": list(OmegaConf.select(cfg, "hydra.overrides.task", default=[]) or []) if "hydra" in cfg else [],
+        "task_name": cfg.get("task_name"),
+        "overrides": task_overrides(cfg),
         "variant": cfg.data.get("name"),
         "backbone": cfg.backbone.name,
         "protocol": cfg.protocol.name,
@@ -29,13 +33,56 @@ def run_results(cfg, trainer, model, datamodule, best_ckpt: str | None, seconds:
         "split_seed": cfg.split_seed,
         "metrics": metrics,
         "tests": model.test_results,
-        "skipped_tests": [n for n in (cfg.protocol.get("tests") or {}) if n not in model.test_results],
+        "skipped_tests": skipped,
+        "skipped_reasons": {n: ("not configured (protocol.tests." + n + " is null)" if tests_cfg.get(n) is None
+                                else "no images") for n in skipped},
         "split": {"digest": datamodule.split.get("digest"), "images": datamodule.split.get("images")},
+        # Whether a GAN behind the training samples was trained on subjects of the test side (k-fold with a
+        # GAN trained on all of KDEF): the test accuracy is then not subject-independent for those subjects.
+        "gan_saw_test_subjects": _gan_saw_test(gan),
+        "gan": gan,
+        "synthetic_data": uses_synthetic_data(cfg),
         "best_checkpoint": best_ckpt,
         "epochs": trainer.current_epoch,
         "seconds": round(seconds, 1),
         "output_dir": str(Path(cfg.paths.output_dir)),
     }
+
+
+def task_overrides(cfg) -> list[str]:
+    """The run's command-line overrides. Hydra removes `hydra` from the config a task receives, so they come
+    from HydraConfig inside a Hydra job (and from the composed config in tests)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return list(HydraConfig.get().overrides.task)
+    return list(OmegaConf.select(cfg, "hydra.overrides.task", default=[]) or []) if "hydra" in cfg else []
+
+
+def _gan_saw_test(gan: dict) -> bool | None:
+    """True: a GAN feeding training saw test subjects; None: unknown (no manifest); False otherwise."""
+    if gan.get("test_subjects_seen"):
+        return True
+    return None if gan.get("unknown") else False
+
+
+def uses_synthetic_data(cfg) -> bool:
+    """True when any training or test source is the bundled synthetic renderer (no paper reference then)."""
+    parts = [cfg.data.get("train"), cfg.data.get("tests"), cfg.data.get("pool")]
+    return any(bool((src or {}).get("synthetic")) for part in parts for src in (part or {}).values())
+
+
+def check_same_run(results: dict, cfg) -> None:
+    """Refuse to skip (or resume) a run folder that holds another configuration's results: two experiments
+    swept into one `hydra.sweep.dir` would otherwise share folders named from the same overrides."""
+    expected = {"variant": cfg.data.get("name"), "backbone": cfg.backbone.name, "protocol": cfg.protocol.name,
+                "fold": cfg.protocol.fold if cfg.protocol.name == "kfold" else None, "seed": cfg.seed,
+                "split_seed": cfg.split_seed, "task_name": cfg.get("task_name")}
+    differ = {k: (results.get(k), v) for k, v in expected.items() if k in results and results.get(k) != v}
+    if differ:
+        raise RuntimeError(f"{cfg.paths.output_dir}/results.json belongs to another configuration "
+                           f"({', '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in differ.items())}); "
+                           f"use another hydra.sweep.dir (or run dir) for this experiment")
 
 
 def print_run_table(results: dict, log_lines: list[str] | None = None) -> None:
@@ -51,7 +98,15 @@ def print_run_table(results: dict, log_lines: list[str] | None = None) -> None:
     console = Console(width=120)
     console.print(table)
     for name in results.get("skipped_tests", []):
-        console.print(f"test set {name}: not configured or empty, skipped")
+        reason = (results.get("skipped_reasons") or {}).get(name, "not configured or empty")
+        console.print(f"test set {name}: skipped, {reason}")
+    gan = results.get("gan") or {}
+    if results.get("gan_saw_test_subjects"):
+        console.print(f"WARNING: the GAN behind the training samples ({', '.join(gan.get('sources', []))}) was trained "
+                      f"on {gan.get('test_subjects_seen')} subject(s) of the test side; use per-fold GANs")
+    elif gan.get("unknown"):
+        console.print(f"WARNING: GAN source(s) {', '.join(gan['unknown'])} have no manifest.json: unknown whether "
+                      f"their GAN saw test subjects")
     out = Path(results["output_dir"])
     console.print(f"run folder: {out}\ncheckpoint: {results['best_checkpoint']}\nresults: {out / 'results.json'}")
     for path in sorted(out.glob("confusion_*.png")):

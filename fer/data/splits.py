@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -31,47 +32,103 @@ def _by_dataset(subjects) -> dict[str, list[str]]:
     return groups
 
 
+def _rng(seed: int, dataset: str) -> np.random.Generator:
+    """One generator per dataset, so adding a source (GAN samples, PFA, another dataset) never changes
+    which subjects of the other datasets are held out: variants are compared on the same validation subjects."""
+    return np.random.default_rng([seed, zlib.crc32(dataset.encode())])
+
+
 def holdout_subjects(subjects, fraction: float, seed: int, min_count: int = 1) -> set[str]:
     """A random `fraction` of the subjects of each dataset (at least `min_count` each, never all)."""
-    rng = np.random.default_rng(seed)
     held: set[str] = set()
-    for _, subj in sorted(_by_dataset(subjects).items()):
+    for dataset, subj in sorted(_by_dataset(subjects).items()):
         if len(subj) < 2:
             continue
         n = min(len(subj) - 1, max(min_count, int(round(fraction * len(subj)))))
-        held.update(rng.permutation(subj)[:n].tolist())
+        held.update(_rng(seed, dataset).permutation(subj)[:n].tolist())
     return held
 
 
 def kfold_subjects(subjects, n_folds: int, seed: int) -> list[set[str]]:
     """Subjects dealt into `n_folds` folds, each dataset spread evenly across folds."""
-    rng = np.random.default_rng(seed)
     folds: list[set[str]] = [set() for _ in range(n_folds)]
     offset = 0
-    for _, subj in sorted(_by_dataset(subjects).items()):
+    for dataset, subj in sorted(_by_dataset(subjects).items()):
         if len(subj) < n_folds:
             raise ValueError(f"k-fold with {n_folds} folds needs at least {n_folds} subjects per dataset; "
                              f"{subj[0].split(':')[0]} has {len(subj)}")
-        for i, s in enumerate(rng.permutation(subj).tolist()):
+        for i, s in enumerate(_rng(seed, dataset).permutation(subj).tolist()):
             folds[(i + offset) % n_folds].add(s)
         offset += len(subj)
     return folds
 
 
 def check_no_leakage(train: list[Sample], **held_out: list[Sample]) -> None:
-    """Fail the run when any held-out subject, or the source of a derived training image, reaches training."""
-    train_subjects = subjects_of(train)
-    train_sources = {s.source for s in train if s.source}
-    for name, samples in held_out.items():
-        shared = train_subjects & subjects_of(samples)
-        if shared:
-            raise LeakageError(f"{len(shared)} subject(s) of the {name} side are also in training: "
-                               f"{sorted(shared)[:10]}; splits must be subject-independent")
-        paths = {s.path for s in samples}
-        derived = train_sources & paths
-        if derived:
-            raise LeakageError(f"{len(derived)} training image(s) are derived from {name} images, e.g. "
-                               f"{sorted(derived)[0]}; derived images must follow their source subject")
+    """Fail the run when the sides of a split share a subject, an image, or an image's source.
+
+    Checked for every pair of sides (train/val, train/test:*, val/test:*, ...), derived images included:
+    - no subject on two sides;
+    - no image path on two sides, and no image on one side derived (`source`) from an image on another;
+    - a derived image carries the subject of its source whenever that source is among the samples.
+    """
+    sides = {"train": train, **held_out}
+    subject_of_path = {s.path: s.subject for samples in sides.values() for s in samples}
+    for name, samples in sides.items():
+        for s in samples:
+            if s.source and s.source in subject_of_path and subject_of_path[s.source] != s.subject:
+                raise LeakageError(
+                    f"{name} image {s.path} ({s.origin}) carries subject {s.subject} but its source {s.source} "
+                    f"belongs to {subject_of_path[s.source]}; derived images must carry their source's subject")
+    # What each side touches: its subjects, its image paths and the paths its derived images come from.
+    subjects = {name: subjects_of(samples) for name, samples in sides.items()}
+    images = {name: {s.path for s in samples} | {s.source for s in samples if s.source} for name, samples in sides.items()}
+    names = list(sides)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            shared = subjects[a] & subjects[b]
+            if shared:
+                raise LeakageError(f"{len(shared)} subject(s) appear on both the {a} and the {b} side: "
+                                   f"{sorted(shared)[:10]}; splits must be subject-independent")
+            shared = images[a] & images[b]
+            if shared:
+                raise LeakageError(f"{len(shared)} image(s) are shared by, or derived across, the {a} and the {b} "
+                                   f"side, e.g. {sorted(shared)[0]}; derived images must follow their source subject")
+
+
+def read_gan_seen_subjects(root: str | Path) -> set[str] | None:
+    """Subjects whose images trained the GAN of a sample folder (`<root>/manifest.json`); None when unknown.
+
+    The manifest holds `{"classes": {cls: {"seen_subjects": [...], ...}}}`; ids without a dataset prefix
+    are taken as the manifest's `dataset` (default kdef), e.g. `F01` -> `kdef:F01`.
+    """
+    path = Path(root) / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+        prefix = manifest.get("dataset", "kdef")
+        seen = set()
+        for entry in manifest["classes"].values():
+            seen.update(s if ":" in s else f"{entry.get('dataset', prefix)}:{s}" for s in entry.get("seen_subjects", []))
+    except (ValueError, KeyError, AttributeError, TypeError) as e:
+        raise ValueError(f"{path}: unreadable GAN manifest ({e}); expected "
+                         '{"classes": {class: {"seen_subjects": [...]}}}; regenerate it with generate.py') from e
+    return seen
+
+
+def gan_exposure(seen_by_source: dict[str, set[str] | None], **sides: set[str]) -> dict:
+    """How many subjects of each evaluation side the GAN(s) feeding training were trained on.
+
+    `seen_by_source` maps each GAN source to its seen subjects (None: no manifest, exposure unknown).
+    """
+    if not seen_by_source:
+        return {}
+    unknown = sorted(n for n, seen in seen_by_source.items() if seen is None)
+    seen = set().union(*(s for s in seen_by_source.values() if s is not None))
+    out: dict = {"sources": sorted(seen_by_source), "unknown": unknown}
+    for side, subjects in sides.items():
+        out[f"{side}_subjects_seen"] = len(seen & subjects)
+    return out
 
 
 def split_record(**parts: list[Sample]) -> dict:
@@ -83,8 +140,6 @@ def split_record(**parts: list[Sample]) -> dict:
 
 
 def save_split(path: str | Path, record: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(path)
+    from fer.utils import atomic_write_json  # unique temporary name: DDP ranks may save the same split at once
+
+    atomic_write_json(path, record)

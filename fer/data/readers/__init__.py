@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from fer.data.augment import read_augmented
 from fer.data.readers.ckplus import read_ckplus
 from fer.data.readers.folder import read_folder
 from fer.data.readers.jaffe import read_jaffe
@@ -16,6 +17,7 @@ READERS: dict[str, Callable[..., list[Sample]]] = {
     "ckplus": read_ckplus,
     "jaffe": read_jaffe,
     "folder": read_folder,
+    "augmented": read_augmented,  # generate.py task=augment output (fer.data.augment)
 }
 
 

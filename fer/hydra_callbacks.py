@@ -1,0 +1,79 @@
+"""Hydra callback that makes a sweep's failures visible: a marker per failed job, a list at the end.
+
+Hydra's launchers catch a job's exception and go on with the other jobs; the basic sweeper then re-raises the
+first failure after the batch (so the exit code is non-zero) and never calls `on_multirun_end`. So the
+summary is printed from `on_multirun_end` when the sweep returns, and otherwise at interpreter exit.
+Failure markers are files in the job folders, so the summary also covers jobs run in other processes
+(joblib) or on other machines (submitit, on a shared file system).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from fer.report import FAILED_MARKER, sweep_status
+from fer.utils import atomic_write_json
+
+log = logging.getLogger(__name__)
+MAX_LISTED = 20
+
+
+class SweepSummary(Callback):
+    def __init__(self) -> None:
+        self.sweep_dir: Path | None = None
+        self.printed = False
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.sweep_dir = Path(str(config.hydra.sweep.dir))
+        self.printed = False
+        atexit.register(self.summary)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        out = Path(str(config.hydra.runtime.output_dir))
+        marker = out / FAILED_MARKER
+        if job_return.status == JobStatus.FAILED:
+            exc = job_return._return_value  # `.return_value` re-raises a failed job's exception
+            atomic_write_json(marker, {
+                "overrides": list(job_return.overrides or []),
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": "".join(traceback.format_exception(exc)) if isinstance(exc, BaseException) else "",
+            })
+        elif marker.is_file():
+            marker.unlink()  # a rerun finished it
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self.summary()
+
+    def summary(self) -> None:
+        if self.printed or self.sweep_dir is None:
+            return
+        self.printed = True
+        try:
+            status = sweep_status(self.sweep_dir)
+        except Exception as e:  # the summary must never hide the sweep's own outcome
+            print(f"sweep summary unavailable: {e}", file=sys.stderr)
+            return
+        planned = f"{status.planned}" if status.planned is not None else "?"
+        lines = [f"sweep {self.sweep_dir}: {len(status.runs)} finished of {planned} planned job(s)"]
+        failed = [m for m in status.missing if m.state == "failed"]
+        if status.missing:
+            lines.append(f"{len(status.missing)} job(s) without results ({len(failed)} failed):")
+            shown = sorted(status.missing, key=lambda m: m.state != "failed")[:MAX_LISTED]  # failures first
+            for m in shown:
+                err = m.error.strip().splitlines()[-1] if m.error.strip() else ""
+                lines.append(f"  FAILED {m.label}: {err}\n    {self.sweep_dir / m.folder}" if m.state == "failed"
+                             else f"  {m.state.upper()} {m.label}\n    {self.sweep_dir / m.folder}")
+            if len(status.missing) > len(shown):
+                lines.append(f"  ... and {len(status.missing) - len(shown)} more (all of them: python -m fer.report {self.sweep_dir})")
+            lines.append("rerun the same command (same hydra.sweep.dir) to resume them; finished jobs are skipped")
+        lines.append(f"report: python -m fer.report {self.sweep_dir}")
+        print("\n".join(lines), file=sys.stderr if failed else sys.stdout, flush=True)

@@ -1,0 +1,53 @@
+"""`python generate.py task=augment dataset=kdef dataset.root=<root> out_dir=<dir>`: offline augmentation.
+
+Reads the dataset as a source (same reader, face detection, crop and resize to `image_size` as training),
+writes `augment.copies` augmented PNGs per face crop into `out_dir` with a manifest and a preview
+(fer/data/augment.py), and logs the preview to image-capable loggers.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from fer.data.augment import AugmentSettings, augment_to_folder
+from fer.data.sources import dataset_source, load_source
+from fer.utils import finish_loggers, instantiate_dict
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig) -> dict:
+    name, source = dataset_source(cfg)
+    prepared = load_source(name, source, cfg.faces, int(cfg.image_size), cfg.color, cfg.paths.cache_dir)
+    aug = cfg.augment
+    summary = augment_to_folder(prepared, AugmentSettings.from_config(aug), cfg.out_dir, source["root"], name=name,
+                                workers=aug.get("workers"), preview=int(aug.get("preview") or 0))
+    if summary["preview"]:
+        _log_preview(cfg, summary)
+    return {"task": "augment", "dataset": name, "root": str(source["root"]), **summary}
+
+
+def _log_preview(cfg: DictConfig, summary: dict) -> None:
+    """Preview and counts to the configured loggers (W&B `log_image`, TensorBoard `add_image`, CSV counts)."""
+    loggers = instantiate_dict(cfg.get("logger"))
+    if not loggers:
+        return
+    try:
+        for lg in loggers:
+            lg.log_metrics({"augment/images": summary["images"], "augment/written": summary["written"]})
+            if hasattr(lg, "log_image"):
+                lg.log_image(key="augment/preview", images=[summary["preview"]])
+            elif hasattr(getattr(lg, "experiment", None), "add_image"):
+                import numpy as np
+                from PIL import Image
+
+                lg.experiment.add_image("augment/preview", np.asarray(Image.open(summary["preview"]).convert("RGB")),
+                                        dataformats="HWC")
+            lg.save()
+    finally:
+        for line in finish_loggers(loggers):
+            log.info(line)
+    log.info("preview: %s", Path(summary["preview"]))
