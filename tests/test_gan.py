@@ -134,7 +134,10 @@ def test_sampling_manifest_resume_and_reading(tmp_path, kdef_root):
         assert result["classes"][emotion]["samples"] == 7
         assert list((Path(entry["run_dir"]) / "grids").glob("epoch_000.png"))
 
-    # The manifest tells a k-fold split which test subjects each GAN saw; excluding them leaves none.
+    # The manifest tells a k-fold split which test subjects each GAN saw (the data module's reader agrees).
+    from fer.data.splits import read_gan_seen_subjects
+
+    assert read_gan_seen_subjects(out) == set(subjects)
     assert task.leaked_subjects(out, ["kdef:F01", "kdef:F09"]) == {"happy": ["kdef:F01"], "sad": ["kdef:F01"]}
     task.run(gan_cfg(tmp_path, kdef_root, ["emotion=sad", "gan.max_epochs=1", "gan.samples_per_class=7",
                                            "gan.exclude_subjects=[kdef:F01]"]))
