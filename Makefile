@@ -30,3 +30,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf .cache logs multirun/*/ data/synthetic
+
+# On a GPU machine: backbones in bf16 + channels_last (+ compile), and the throughput benchmarks.
+gpu-check: $(STAMP)
+	PY=$(PY) bash bench/gpu_check.sh

@@ -1,14 +1,12 @@
 """Sweep folder names: the `fer_job_dir` resolver behind `hydra.sweep.subdir` (conf/hydra/default.yaml).
 
-Registered when the `fer` package is imported, so that every process that runs a job (the local one, joblib
+Registered by fer/resolvers.py when the `fer` package is imported, so that every process that runs a job (the local one, joblib
 workers, submitit jobs) resolves the same folder name for the same configuration.
 """
 
 from __future__ import annotations
 
 import hashlib
-
-from omegaconf import OmegaConf
 
 MAX_DIRNAME = 200  # file systems allow 255 bytes per name
 
@@ -22,6 +20,3 @@ def job_dirname(override_dirname: str) -> str:
         name = name.encode()[: MAX_DIRNAME - 13].decode(errors="ignore") + "-" + digest
     return name
 
-
-if not OmegaConf.has_resolver("fer_job_dir"):
-    OmegaConf.register_new_resolver("fer_job_dir", job_dirname)

@@ -23,10 +23,19 @@ def synthetic_dir(tmp_path_factory) -> Path:
     from fer.data.synthetic import render
 
     root = tmp_path_factory.mktemp("synthetic")
-    render("kdef", root / "kdef", subjects=10)
-    render("ckplus", root / "ckplus", subjects=6)
-    render("jaffe", root / "jaffe")
+    for style, opts in SYNTHETIC_OPTIONS.items():
+        render(style, root / style, **opts)
     return root
+
+
+# The session's synthetic trees; cfg_demo passes the same options to the sources so no job re-renders them.
+SYNTHETIC_OPTIONS = {"kdef": {"subjects": 16, "angles": ["S"]}, "ckplus": {"subjects": 6}, "jaffe": {}}
+
+
+def synthetic_overrides(synthetic_dir) -> list[str]:
+    return [f"paths.synthetic_dir={synthetic_dir}"] + [
+        f"++sources.{style}.synthetic_options.{k}={v}".replace("'", "") for style, o in SYNTHETIC_OPTIONS.items()
+        for k, v in o.items()]
 
 
 def compose_cfg(overrides: list[str], config_name: str = "train.yaml") -> DictConfig:
@@ -39,9 +48,9 @@ def compose_cfg(overrides: list[str], config_name: str = "train.yaml") -> DictCo
 def cfg_demo(tmp_path, synthetic_dir) -> DictConfig:
     """The demo experiment, shrunk: tiny images, few batches, CPU, no logger, outputs under tmp_path."""
     cfg = compose_cfg([
-        "experiment=demo", "logger=none", f"paths.synthetic_dir={synthetic_dir}",
+        "experiment=demo", "logger=none", *synthetic_overrides(synthetic_dir),
         f"paths.cache_dir={tmp_path / 'cache'}", f"paths.root_dir={tmp_path}",
-        "backbone.input_size=32", "trainer.max_epochs=2", "callbacks.phase_switch.unfreeze_at=1",
+        "backbone.input_size=32", "trainer.max_epochs=2", 
         "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1",
         "+trainer.enable_progress_bar=false",
     ])

@@ -1,8 +1,12 @@
 """Dataset command line.
 
-    python -m fer.data summary <kdef|ckplus|jaffe|folder> <root>
-    python -m fer.data prepare <kdef|ckplus|jaffe|folder> <root> [--detector haar] [--size 224] ...
+    python -m fer.data summary <kdef|ckplus|jaffe|folder|fer2013> <root> [-o KEY=VALUE ...] [--check-images]
+    python -m fer.data prepare <kdef|ckplus|jaffe|folder|fer2013> <root> [--detector haar] [--size 224] ...
     python -m fer.data render-synthetic <kdef|ckplus|jaffe> <out dir> [--subjects N] [--seed S]
+
+`summary` prints one JSON object (images, subjects, per_class, ...) after the reader's default selection
+rules; `prepare` builds the face cache and prints its report (prepared, skipped with reasons, no-face count
+and files, all-black files, seconds). A wrong root exits with status 2 and a message saying what was expected.
 """
 
 from __future__ import annotations
@@ -12,30 +16,52 @@ import json
 import logging
 import sys
 from collections import Counter
+from pathlib import Path
 
 from fer.classes import CLASSES
-from fer.data.cache import prepare
 from fer.data.faces import DETECTORS, NO_FACE_POLICIES, FaceOptions
+from fer.data.images import BadImageError, decode
 from fer.data.readers import READERS, read_dataset
-from fer.data.samples import DatasetLayoutError
 
 
 def summarize(samples) -> dict:
     names = list(CLASSES) + ["contempt"]
     per_class = Counter(names[s.label] for s in samples)
-    return {
+    out = {
         "images": len(samples),
         "subjects": len({s.subject for s in samples}),
         "per_class": {c: per_class.get(c, 0) for c in names if c in CLASSES or per_class.get(c)},
         "origins": dict(Counter(s.origin for s in samples)),
+        "skipped": list(getattr(samples, "skipped", [])),
     }
+    usage = Counter(s.meta.get("usage") for s in samples if s.meta.get("usage"))
+    if usage:
+        out["usage"] = dict(usage)
+    return out
+
+
+def check_images(samples) -> dict:
+    """Decode every image: unreadable files (with the reason) and all-black placeholders."""
+    unreadable, black = [], []
+    for s in samples:
+        try:
+            if int(decode(s.path).max()) == 0:
+                black.append(s.path)
+        except BadImageError as e:
+            unreadable.append({"file": s.path, "reason": str(e)})
+    return {"unreadable": unreadable, "black": black}
 
 
 def _reader_options(args) -> dict:
     opts = {}
     for kv in args.option or []:
-        k, _, v = kv.partition("=")
-        opts[k] = json.loads(v) if v[:1] in "[{0123456789tfn\"-" and v not in ("",) else v
+        k, sep, v = kv.partition("=")
+        if not sep:
+            raise ValueError(f"reader option {kv!r}: expected KEY=VALUE")
+        try:
+            opts[k] = json.loads(v)
+        except json.JSONDecodeError:
+            opts[k] = v  # a plain string
     return opts
 
 
@@ -49,16 +75,25 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("dataset", choices=sorted(READERS))
         p.add_argument("root")
         p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE",
-                       help='reader option, e.g. -o angles=["S","HL"] or -o peak_frames=3')
+                       help='reader option (JSON value), e.g. -o angles=["S","HL"], -o peak_frames=3, '
+                            '-o usage=Training, -o label_pattern="(?P<label>AN|HA)"')
+        p.add_argument("--cache-dir", default=".cache/faces", help="face cache (FER2013 CSVs decode under it too)")
+        if name == "summary":
+            p.add_argument("--check-images", action="store_true", help="decode every image: unreadable and all-black files")
         if name == "prepare":
             p.add_argument("--detector", choices=DETECTORS, default="haar")
+            p.add_argument("--model", help="opencv_dnn: res10_300x300_ssd_iter_140000.caffemodel; yunet: the .onnx")
+            p.add_argument("--config", help="opencv_dnn: deploy.prototxt")
+            p.add_argument("--score-threshold", type=float, default=0.5)
             p.add_argument("--margin", type=float, default=0.2)
+            p.add_argument("--no-square", action="store_true", help="keep the face box's aspect (squashed on resize)")
             p.add_argument("--on-no-face", choices=NO_FACE_POLICIES, default="center")
             p.add_argument("--crop", type=float, nargs=4, default=None, metavar=("X0", "Y0", "X1", "Y1"))
             p.add_argument("--size", type=int, default=224)
             p.add_argument("--color", choices=("gray", "rgb"), default="gray")
-            p.add_argument("--cache-dir", default=".cache/faces")
             p.add_argument("--workers", type=int, default=None)
+            p.add_argument("--name", default=None, help="cache entry name (default: the dataset); use the source's "
+                           "name (e.g. pfa) with the training run's --size/--color so training reuses this entry")
     r = sub.add_parser("render-synthetic")
     r.add_argument("style", choices=("kdef", "ckplus", "jaffe"))
     r.add_argument("out_dir")
@@ -71,18 +106,28 @@ def main(argv: list[str] | None = None) -> int:
             from fer.data.synthetic import render
 
             kwargs = {k: v for k, v in (("subjects", args.subjects), ("seed", args.seed)) if v is not None}
-            print(json.dumps(render(args.style, args.out_dir, **kwargs)))
+            print(json.dumps(render(args.style, args.out_dir, **kwargs), default=str))
             return 0
-        samples = read_dataset(args.dataset, args.root, **_reader_options(args))
+        options = _reader_options(args)
+        if args.dataset == "fer2013":
+            options.setdefault("decode_dir", str(Path(args.cache_dir) / "fer2013_png"))
+        samples = read_dataset(args.dataset, args.root, **options)
         if args.command == "summary":
-            print(json.dumps(summarize(samples)))
+            out = summarize(samples)
+            if args.check_images:
+                out.update(check_images(samples))
+            print(json.dumps(out))
             return 0
-        faces = FaceOptions(detector=args.detector, margin=args.margin, on_no_face=args.on_no_face,
-                            crop=tuple(args.crop) if args.crop else None)
-        prepared = prepare(samples, faces, args.size, args.color, args.cache_dir, name=args.dataset, workers=args.workers)
-        print(json.dumps(prepared.report))
+        from fer.data.cache import prepare  # noqa: PLC0415 (keeps `summary` light)
+
+        faces = FaceOptions(detector=args.detector, margin=args.margin, square=not args.no_square,
+                            on_no_face=args.on_no_face, crop=tuple(args.crop) if args.crop else None,
+                            model=args.model, config=args.config, score_threshold=args.score_threshold)
+        prepared = prepare(samples, faces, args.size, args.color, args.cache_dir, name=args.name or args.dataset,
+                           workers=args.workers)
+        print(json.dumps(prepared.report, default=str))
         return 0
-    except (DatasetLayoutError, ValueError) as e:
+    except (OSError, ValueError) as e:  # DatasetLayoutError, BadImageError, FaceModelError, bad options
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -1,8 +1,10 @@
 """The face cache: cropped, resized faces stored once as a memory-mappable uint8 array plus a manifest.
 
 A cache entry is keyed by everything that changes its content (the source files' list, sizes and mtimes,
-the face options, size and colour), so a changed setting never reuses stale crops. Concurrent jobs take a
-file lock; the entry is written under a temporary name and renamed into place.
+the face options including model files, size and colour), so a changed setting never reuses stale crops.
+Concurrent jobs take a file lock on the entry: the first builds it, the others wait and then load it. The
+entry is written under a temporary name and renamed into place; a failed or interrupted build leaves no
+partial entry (temporary folders of killed builds are removed by the next build).
 """
 
 from __future__ import annotations
@@ -11,22 +13,27 @@ import fcntl
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import shutil
+import socket
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from fer.data.faces import FaceOptions, crop_face
+from fer.data.faces import FaceOptions, crop_face, get_detector
 from fer.data.images import BadImageError, load_image
 from fer.data.samples import Sample
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+POOL_MIN_IMAGES = 32  # below this a process pool costs more than it saves
 
 
 @dataclass
@@ -53,20 +60,25 @@ class PreparedSet:
         return PreparedSet([s for p in parts for s in p.samples], np.concatenate([p.images for p in parts]))
 
 
+def _gray_source(s: Sample) -> bool:
+    return bool(s.meta.get("gray"))  # CK+, JAFFE, FER2013: grey by nature (a few CK+ frames are RGB)
+
+
 def cache_key(samples: list[Sample], faces: FaceOptions, size: int, color: str) -> str:
     h = hashlib.sha256()
     h.update(json.dumps({"v": CACHE_VERSION, "faces": faces.key(), "size": size, "color": color},
                         sort_keys=True, default=str).encode())
     for s in samples:
         st = os.stat(s.path)
-        h.update(f"{s.path}\0{st.st_size}\0{st.st_mtime_ns}\0{s.label}\0{s.subject}\n".encode())
+        h.update(f"{s.path}\0{st.st_size}\0{st.st_mtime_ns}\0{s.label}\0{s.subject}\0{_gray_source(s)}\n".encode())
     return h.hexdigest()[:20]
 
 
 @contextmanager
 def file_lock(path: Path):
+    """An exclusive advisory lock (flock) held while the block runs; other processes wait for it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
+    with open(path, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -74,29 +86,52 @@ def file_lock(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _crop_one(args) -> tuple[np.ndarray | None, bool, str | None]:
-    path, faces, size, color = args
+# ------------------------------------------------------------------------------------------ cropping
+
+def _init_worker(faces: FaceOptions) -> None:
+    # Never cv2.setNumThreads here: in a forked child it can wait forever on the parent's OpenCV thread pool.
+    get_detector(faces)  # the detector is built once per worker process, not once per image
+
+
+def _crop_one(args) -> tuple[np.ndarray | None, bool | None, str | None, bool]:
+    """(face or None, face found (None: unreadable image), reason when no face is returned, source all black)."""
+    path, gray_source, faces, size, color = args
     try:
-        img = load_image(path, color)
+        img = load_image(path, "gray" if gray_source else color)
     except BadImageError as e:
-        return None, False, str(e)
+        return None, None, str(e), False
+    if gray_source and color == "rgb":
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    black = int(img.max()) == 0
     face, found, _ = crop_face(img, faces, size)
     if face is None:
-        return None, False, f"{path}: no face found (faces.on_no_face=skip)"
+        return None, False, f"{path}: no face found (faces.on_no_face=skip; use center to keep it as a centre crop)", black
     if face.ndim == 2:
         face = face[:, :, None]
     elif color == "rgb":
         face = face[:, :, ::-1]  # BGR -> RGB once, here
-    return np.ascontiguousarray(face), found, None
+    return np.ascontiguousarray(face), found, None, black
 
 
-def _crop_all(samples: list[Sample], faces: FaceOptions, size: int, color: str, workers: int):
-    jobs = [(s.path, faces, size, color) for s in samples]
-    if workers <= 1 or len(jobs) < 32:
-        return [_crop_one(j) for j in jobs]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_crop_one, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+def crop_all(samples: list[Sample], faces: FaceOptions, size: int, color: str, workers: int) -> Iterator[tuple]:
+    """`_crop_one` results in sample order: a process pool (one detector per worker) or a plain loop."""
+    jobs = [(s.path, _gray_source(s), faces, size, color) for s in samples]
+    if workers <= 1 or len(jobs) < POOL_MIN_IMAGES:
+        get_detector(faces)
+        yield from map(_crop_one, jobs)
+        return
+    # fork: no re-import of __main__, which forkserver/spawn do and which breaks inside Hydra's joblib (loky)
+    # workers. The workers only decode images and run OpenCV; they never touch the parent's torch state.
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(faces,))
+    try:
+        yield from pool.map(_crop_one, jobs, chunksize=max(1, min(16, len(jobs) // (workers * 4))))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
+
+# ------------------------------------------------------------------------------------------ entries
 
 def prepare(
     samples: list[Sample],
@@ -107,43 +142,78 @@ def prepare(
     name: str = "data",
     workers: int | None = None,
 ) -> PreparedSet:
-    """Crop every sample's face once (cached). Bad images are skipped and listed in `report["skipped"]`."""
+    """Crop every sample's face once (cached). Bad images are skipped and listed in `report["skipped"]`;
+    images without a detected face are counted and listed (`no_face`, `no_face_files`)."""
     if not samples:
         raise ValueError(f"{name}: no samples to prepare")
+    if color not in ("gray", "rgb"):
+        raise ValueError(f"color={color!r}; expected gray or rgb")
+    get_detector(faces)  # a missing detector model fails here, before any work, with where to get it
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     key = cache_key(samples, faces, size, color)
-    entry = Path(cache_dir) / f"{name}-{key}"
-    with file_lock(Path(cache_dir) / f".{name}-{key}.lock"):
+    cache_dir = Path(cache_dir)
+    entry = cache_dir / f"{name}-{key}"
+    built = False
+    with file_lock(cache_dir / f".{name}-{key}.lock"):
         if not (entry / "manifest.json").is_file():
             _build(entry, samples, faces, size, color, workers, name)
-    return _load(entry)
+            built = True
+    prepared = _load(entry)
+    prepared.report["from_cache"] = not built
+    return prepared
 
 
-def _build(entry: Path, samples, faces, size, color, workers, name) -> None:
+def _build(entry: Path, samples, faces: FaceOptions, size: int, color: str, workers: int, name: str) -> None:
     start = time.perf_counter()
-    results = _crop_all(samples, faces, size, color, workers)
-    kept = [(s, r[0], r[1]) for s, r in zip(samples, results) if r[0] is not None]
-    skipped = [{"file": s.path, "reason": r[2]} for s, r in zip(samples, results) if r[0] is None]
-    no_face = [s.path for s, r in zip(samples, results) if r[0] is not None and not r[1]]
-    if not kept:
-        raise BadImageError(f"{name}: none of the {len(samples)} images could be prepared; first problem: "
-                            f"{skipped[0]['reason'] if skipped else 'unknown'}")
-    images = np.stack([k[1] for k in kept])
-    report = {
-        "name": name, "prepared": len(kept), "skipped": skipped, "no_face": len(no_face),
-        "no_face_files": no_face, "black": [s.path for s, im, _ in kept if int(im.max()) == 0],
-        "seconds": round(time.perf_counter() - start, 3), "faces": faces.key(), "size": size, "color": color,
-    }
-    tmp = entry.with_name(entry.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    for stale in entry.parent.glob(f"{entry.name}.tmp*"):  # a killed build's leftovers (we hold the lock)
+        shutil.rmtree(stale, ignore_errors=True)
+    if entry.exists():  # an entry without manifest cannot come from us; never trust it
+        shutil.rmtree(entry)
+    tmp = entry.with_name(f"{entry.name}.tmp{os.getpid()}")
     tmp.mkdir(parents=True)
-    np.save(tmp / "images.npy", images)
-    (tmp / "manifest.json").write_text(json.dumps({"samples": [s.to_dict() for s, _, _ in kept], "report": report}))
-    shutil.rmtree(entry, ignore_errors=True)
-    os.replace(tmp, entry)
-    for msg in (f"skipped {len(skipped)}" if skipped else "", f"no face found in {len(no_face)}" if no_face else ""):
-        if msg:
-            log.warning("%s: %s image(s); see %s", name, msg, entry / "manifest.json")
+    try:
+        channels = 1 if color == "gray" else 3
+        arr = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
+                                        shape=(len(samples), size, size, channels))
+        kept, skipped, no_face, black = [], [], [], []
+        for s, (face, found, reason, is_black) in zip(samples, crop_all(samples, faces, size, color, workers)):
+            if is_black:
+                black.append(s.path)
+            if found is False and faces.detector != "none":
+                no_face.append(s.path)
+            if face is None:
+                skipped.append({"file": s.path, "reason": reason})
+                continue
+            arr[len(kept)] = face
+            kept.append(s)
+        if not kept:
+            raise BadImageError(f"{name}: none of the {len(samples)} images could be prepared; first problem: "
+                                f"{skipped[0]['reason'] if skipped else 'unknown'}")
+        arr.flush()
+        if len(kept) < len(samples):  # drop the unused tail rows
+            small = np.lib.format.open_memmap(tmp / "images.part.npy", mode="w+", dtype=np.uint8,
+                                              shape=(len(kept), size, size, channels))
+            small[:] = arr[:len(kept)]
+            small.flush()
+            del small
+            os.replace(tmp / "images.part.npy", tmp / "images.npy")
+        del arr
+        report = {
+            "name": name, "images": len(samples), "prepared": len(kept), "skipped": skipped,
+            "no_face": len(no_face), "no_face_files": no_face, "black": black,
+            "reader_skipped": list(getattr(samples, "skipped", [])),
+            "seconds": round(time.perf_counter() - start, 3), "workers": workers,
+            "faces": faces.key(), "size": size, "color": color,
+            "built_at": time.time(), "built_by": f"{socket.gethostname()}:{os.getpid()}",
+        }
+        manifest = {"version": CACHE_VERSION, "samples": [s.to_dict() for s in kept], "report": report}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, default=str))
+        os.replace(tmp, entry)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for what, files in (("were skipped", skipped), ("had no detected face", no_face), ("are all black", black)):
+        if files:
+            log.warning("%s: %d image(s) %s; the list is in %s", name, len(files), what, entry / "manifest.json")
 
 
 def _load(entry: Path) -> PreparedSet:

@@ -106,7 +106,7 @@ class FERDataModule(pl.LightningDataModule):
         if hp.protocol == "cross_db":
             pool = PreparedSet.concat(list(train_parts.values()))
             self.test_sets = self._load(hp.tests)
-            held = holdout_subjects(_split_subjects(pool), hp.val_fraction, hp.split_seed)
+            held = holdout_subjects(_split_subjects(pool, hp.val_origins), hp.val_fraction, hp.split_seed)
             test_subjects: set[str] = set()
         else:
             pool = PreparedSet.concat(list(train_parts.values()) + list(self._load(hp.pool).values()))
@@ -114,7 +114,7 @@ class FERDataModule(pl.LightningDataModule):
             test_subjects = folds[hp.fold]
             self.test_sets = {f"fold{hp.fold}": pool.subset(
                 [i for i, s in enumerate(pool.samples) if s.subject in test_subjects and s.origin == "original"])}
-            rest = _split_subjects(pool) - test_subjects
+            rest = _split_subjects(pool, hp.val_origins) - test_subjects
             held = holdout_subjects(rest, hp.val_fraction, hp.split_seed + 1)
             pool = pool.subset([i for i, s in enumerate(pool.samples) if s.subject not in test_subjects])
         # Validation scores real images only (val_origins); derived images of validation subjects are dropped.
@@ -166,7 +166,8 @@ class FERDataModule(pl.LightningDataModule):
         return list(self.test_sets)
 
 
-def _split_subjects(pool: PreparedSet) -> set[str]:
-    """The subjects a split deals out: those with original images. Subjects of derived images only (a GAN
-    sample, a web face: each its own subject) have nothing to evaluate and stay on the training side."""
-    return {s.subject for s in pool.samples if s.origin == "original"}
+def _split_subjects(pool: PreparedSet, origins=("original",)) -> set[str]:
+    """The subjects a split deals out: those with images of the scored origins (originals by default).
+    Subjects of derived images only (a GAN sample, a web face: each its own subject) have nothing to evaluate
+    and stay on the training side, unless a variant scores them (kdef_gan_q validates on held-out GAN images)."""
+    return {s.subject for s in pool.samples if s.origin in origins}

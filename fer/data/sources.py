@@ -1,7 +1,7 @@
 """A *source* is one dataset root read by one reader, with its face options; a variant is a set of sources.
 
 Source config (see `conf/sources/*.yaml`):
-    reader: kdef | ckplus | jaffe | folder       root: path        options: {reader keyword arguments}
+    reader: kdef | ckplus | jaffe | folder | fer2013       root: path        options: {reader keyword arguments}
     faces: {overrides of the global face options}    synthetic: kdef|ckplus|jaffe|null (render when missing)
     produced_by: the command that creates this source, named in the error when its root is missing
 """
@@ -54,6 +54,8 @@ def read_source(name: str, cfg: Mapping) -> list[Sample]:
 def load_source(name: str, cfg: Mapping, faces: Mapping, size: int, color: str, cache_dir: str | Path) -> PreparedSet:
     """Read a source and prepare its face crops through the cache."""
     cfg = _plain(cfg)
+    if cfg.get("reader") == "fer2013":  # CSV pixel rows decode to PNGs beside the face cache
+        cfg["options"] = {"decode_dir": str(Path(cache_dir) / "fer2013_png"), **(cfg.get("options") or {})}
     samples = read_source(name, cfg)
     face_opts = FaceOptions.from_config({**_plain(faces), **(cfg.get("faces") or {})})
     return prepare(samples, face_opts, size, color, cache_dir, name=name)

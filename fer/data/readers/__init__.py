@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fer.data.augment import read_augmented
 from fer.data.readers.ckplus import read_ckplus
+from fer.data.readers.fer2013 import read_fer2013
 from fer.data.readers.folder import read_folder
 from fer.data.readers.jaffe import read_jaffe
 from fer.data.readers.kdef import read_kdef
@@ -17,12 +18,13 @@ READERS: dict[str, Callable[..., list[Sample]]] = {
     "ckplus": read_ckplus,
     "jaffe": read_jaffe,
     "folder": read_folder,
+    "fer2013": read_fer2013,
     "augmented": read_augmented,  # generate.py task=augment output (fer.data.augment)
 }
 
 
 def read_dataset(reader: str, root: str | Path, **options) -> list[Sample]:
-    """Read one dataset with the named reader (`kdef`, `ckplus`, `jaffe`, `folder`)."""
+    """Read one dataset with the named reader (`kdef`, `ckplus`, `jaffe`, `folder`, `fer2013`)."""
     if reader not in READERS:
         raise ValueError(f"unknown dataset reader {reader!r}; expected one of {sorted(READERS)}")
     return READERS[reader](root, **options)

@@ -1,18 +1,24 @@
 """CK+ reader: `cohn-kanade-images/S005/001/S005_001_00000011.png` with `Emotion/.../*_emotion.txt` labels.
 
 Default selection (the usual 7-class test set): the last (peak) frame of every labelled sequence except
-contempt, plus the first frame of those same sequences as neutral.
+contempt, plus the first frame of those same sequences as neutral. Sequences without a label file, or with
+an empty one, are unlabelled and not used. Frames are marked grey (`meta["gray"]`): the few RGB frames are
+converted to grey before the model's channels.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from fer.classes import CKPLUS_CODES, CLASSES, class_index
-from fer.data.readers._common import existing_dir
+from fer.data.readers._common import IMAGE_SUFFIXES, SampleList, existing_dir, image_files, is_junk, warn_skipped
 from fer.data.samples import DatasetLayoutError, Sample
 
 NEUTRAL_MODES = ("per_sequence", "per_subject", "none")
+SUBJECT = re.compile(r"^S\d{3}$")
+EXPECTED = ("expected a folder holding the unpacked extended-cohn-kanade-images.zip (cohn-kanade-images/) and "
+            "Emotion_labels.zip (Emotion/) side by side")
 
 
 def _find_dir(root: Path, name: str, depth: int = 3) -> Path | None:
@@ -21,22 +27,38 @@ def _find_dir(root: Path, name: str, depth: int = 3) -> Path | None:
     for _ in range(depth + 1):
         nxt = []
         for d in frontier:
-            if d.name == name:
+            if d.name.lower() == name.lower():
                 return d
-            nxt.extend(sorted(p for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")))
+            if SUBJECT.match(d.name):  # never descend into the 593 sequence folders
+                continue
+            nxt.extend(sorted(p for p in d.iterdir() if p.is_dir() and not is_junk(Path(p.name))))
         frontier = nxt
     return None
 
 
 def read_label(path: Path) -> int | None:
     """A label file holds one float in scientific notation (`3.0000000e+00`); empty means unlabelled."""
-    text = path.read_text().strip()
+    text = path.read_text(errors="replace").strip()
     if not text:
         return None
     try:
-        return int(float(text))
+        return int(float(text.split()[0]))
     except ValueError:
         raise DatasetLayoutError(f"{path}: cannot parse CK+ emotion label {text!r}; expected e.g. 3.0000000e+00") from None
+
+
+def _locate(root: Path) -> tuple[Path, Path]:
+    if SUBJECT.match(root.name) or root.name.lower() in ("cohn-kanade-images", "emotion"):
+        raise DatasetLayoutError(
+            f"CK+ root {root} points inside the dataset (one level too low); point it at the folder that holds "
+            f"cohn-kanade-images/ and Emotion/ (here probably {root.parent if not SUBJECT.match(root.name) else root.parent.parent}). "
+            + EXPECTED)
+    images, labels = _find_dir(root, "cohn-kanade-images"), _find_dir(root, "Emotion")
+    if images is None or labels is None:
+        missing = [n for n, d in (("cohn-kanade-images", images), ("Emotion", labels)) if d is None]
+        raise DatasetLayoutError(f"CK+ root {root}: no {' or '.join(missing)} folder found at or up to 3 levels "
+                                 f"below it. {EXPECTED}")
+    return images, labels
 
 
 def read_ckplus(
@@ -46,42 +68,55 @@ def read_ckplus(
     keep_contempt: bool = False,
     **_: object,
 ) -> list[Sample]:
-    """`peak_frames`: last N frames as the emotion; `neutral`: first frames as neutral per sequence, one per
-    subject, or none; `keep_contempt`: keep contempt sequences as an 8th class (label 7)."""
+    """`peak_frames`: last N frames as the emotion (1 or 3 in the literature); `neutral`: the first frame of each
+    used sequence as neutral (`per_sequence`), only the first sequence's per subject (`per_subject`), or `none`;
+    `keep_contempt`: keep contempt sequences as an 8th class (label 7)."""
     if neutral not in NEUTRAL_MODES:
         raise ValueError(f"CK+ neutral={neutral!r}; expected one of {NEUTRAL_MODES}")
+    if int(peak_frames) < 1:
+        raise ValueError(f"CK+ peak_frames={peak_frames}; expected >= 1")
+    peak_frames = int(peak_frames)
     root = existing_dir(root, "CK+")
-    images = _find_dir(root, "cohn-kanade-images")
-    labels = _find_dir(root, "Emotion")
-    if images is None or labels is None:
-        missing = [n for n, d in (("cohn-kanade-images", images), ("Emotion", labels)) if d is None]
-        raise DatasetLayoutError(
-            f"CK+ root {root}: no {' or '.join(missing)} folder found at or below it; expected the unpacked "
-            "extended-cohn-kanade-images.zip and Emotion_labels.zip side by side under one root"
-        )
+    images, labels = _locate(root)
     samples: list[Sample] = []
+    skipped: list[dict] = []
     neutral_subjects: set[str] = set()
-    for label_file in sorted(labels.glob("S*/*/*_emotion.txt")):
-        code = read_label(label_file)
-        if code is None:
+    for seq_dir in sorted(p for p in labels.glob("*/*") if p.is_dir() and not is_junk(p.relative_to(labels))):
+        label_files = sorted(f for f in seq_dir.glob("*_emotion.txt") if not f.name.startswith("."))
+        if not label_files:
+            continue  # an empty label folder: unlabelled sequence
+        label_file = label_files[-1]
+        try:
+            code = read_label(label_file)
+        except DatasetLayoutError as e:
+            skipped.append({"file": str(label_file), "reason": str(e)})
             continue
+        if code is None:
+            continue  # empty label file: unlabelled
         name = CKPLUS_CODES.get(code)
         if name is None:
-            raise DatasetLayoutError(f"{label_file}: unknown CK+ emotion code {code}; expected 0..7")
+            skipped.append({"file": str(label_file), "reason": f"unknown CK+ emotion code {code}; expected 0..7"})
+            continue
         if name == "contempt" and not keep_contempt:
             continue
-        subject, seq = label_file.parent.parent.name, label_file.parent.name
-        frames = sorted(p for p in (images / subject / seq).glob("*.png") if not p.name.startswith("."))
-        if not frames:
-            raise DatasetLayoutError(f"{label_file}: labelled sequence has no frames in {images / subject / seq}")
+        subject, seq = seq_dir.parent.name, seq_dir.name
+        frame_dir = images / subject / seq
+        frames = image_files(frame_dir, IMAGE_SUFFIXES, recursive=False) if frame_dir.is_dir() else []
+        if len(frames) < 2:
+            skipped.append({"file": str(label_file), "reason": f"labelled sequence needs a first and a last frame; "
+                                                                f"{len(frames)} image(s) in {frame_dir}"})
+            continue
         label = len(CLASSES) if name == "contempt" else class_index(name)
-        sid = f"ckplus:{subject}"
-        for frame in frames[-peak_frames:]:
-            samples.append(Sample(str(frame), label, sid, "ckplus", meta={"sequence": f"{subject}/{seq}"}))
+        sid, meta = f"ckplus:{subject}", {"sequence": f"{subject}/{seq}", "gray": True}
+        # Very short sequences: the neutral first frame is never also a peak frame.
+        peaks = frames[-peak_frames:] if len(frames) > peak_frames else frames[1:]
+        for frame in peaks:
+            samples.append(Sample(str(frame), label, sid, "ckplus", meta={**meta, "frame": "peak"}))
         if neutral == "per_sequence" or (neutral == "per_subject" and subject not in neutral_subjects):
             neutral_subjects.add(subject)
-            samples.append(Sample(str(frames[0]), class_index("neutral"), sid, "ckplus",
-                                  meta={"sequence": f"{subject}/{seq}"}))
+            samples.append(Sample(str(frames[0]), class_index("neutral"), sid, "ckplus", meta={**meta, "frame": "first"}))
+    warn_skipped(f"CK+ {labels}", [f"{d['file']} ({d['reason']})" for d in skipped], why="problems")
     if not samples:
-        raise DatasetLayoutError(f"CK+ root {root}: no labelled sequences found under {labels}")
-    return samples
+        raise DatasetLayoutError(f"CK+ root {root}: no usable labelled sequences found under {labels} "
+                                 f"(label files must sit at Emotion/Sxxx/NNN/*_emotion.txt). {EXPECTED}")
+    return SampleList(samples, skipped)

@@ -1,0 +1,246 @@
+"""`python generate.py task=gan emotion=<class|all>`: train one DCGAN per emotion, then sample from it.
+
+For each emotion:
+1. the prepared face crops of that class from `dataset` (KDEF by default) plus `gan.extra_sources` (e.g. `[web]`),
+   minus `gan.exclude_subjects` (train a GAN per fold by excluding the fold's test subjects);
+2. a GANModule trained for `gan.max_epochs` in `<gan.run_dir>/<class>/<settings key>/` (checkpoints, the
+   fixed-noise grid per epoch); a rerun with the same settings resumes from `last.ckpt` (more epochs go on
+   training, equal epochs train nothing);
+3. `gan.samples_per_class` images from the final generator checkpoint, deterministic for `gan.sample_seed`,
+   written as `<out_dir>/<class>/<class>_NNNN.png` (the `gan_q` source reads them; each image is its own
+   subject), and the class entry of `<out_dir>/manifest.json`, merged under a lock because emotions may run
+   in parallel jobs. Sampling is skipped when the manifest already holds the same checkpoint, seed and files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import cv2
+import hydra
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+from torch.utils.data import DataLoader, TensorDataset
+
+from fer.classes import CLASSES, class_index
+from fer.data.cache import PreparedSet, file_lock
+from fer.data.sources import dataset_source, load_source
+from fer.models.gan import GANModule, SampleGrid, to_uint8
+from fer.utils import atomic_write_json, finish_loggers, prepare_wandb
+
+log = logging.getLogger(__name__)
+MANIFEST = "manifest.json"
+
+
+def emotions(value) -> list[str]:
+    """`emotion=<class>`, `emotion=all` or a list; a clear error for anything else."""
+    if value is None or value == "???":
+        raise ValueError("task=gan needs emotion=<class> or emotion=all (classes: " + ", ".join(CLASSES) + ")")
+    names = list(CLASSES) if value == "all" else ([value] if isinstance(value, str) else list(value))
+    for name in names:
+        class_index(name)  # raises naming the valid classes
+    return names
+
+
+def class_faces(cfg: DictConfig, emotion: str) -> PreparedSet:
+    """The face crops of one emotion from the dataset and the extra sources, as uint8 (N, H, W, C)."""
+    g = cfg.gan
+    name, source = dataset_source(cfg)
+    parts = {name: source}
+    sources = OmegaConf.to_container(cfg.sources, resolve=True)
+    for extra in g.extra_sources or []:
+        if extra not in sources:
+            raise ValueError(f"gan.extra_sources: {extra!r} is not a configured source; expected one of {sorted(sources)}")
+        parts[extra] = sources[extra]
+    label = class_index(emotion)
+    excluded = set(g.exclude_subjects or [])
+    chosen = []
+    for src_name, src_cfg in parts.items():
+        prepared = load_source(src_name, src_cfg, cfg.faces, g.image_size, g.color, cfg.paths.cache_dir)
+        keep = [i for i, s in enumerate(prepared.samples) if s.label == label and s.subject not in excluded]
+        log.info("%s: %d %s faces (of %d images)", src_name, len(keep), emotion, len(prepared.samples))
+        if keep:
+            chosen.append(prepared.subset(keep))
+    if not chosen:
+        raise ValueError(f"no {emotion!r} faces in sources {sorted(parts)} (after gan.exclude_subjects); "
+                         f"check dataset.root and the sources' class folders")
+    return PreparedSet.concat(chosen)
+
+
+def settings_key(cfg: DictConfig, faces: PreparedSet) -> tuple[str, dict]:
+    """Everything that changes what a GAN learns (not its epoch budget, not the sampling): the run folder key."""
+    g = cfg.gan
+    settings = {
+        "module": OmegaConf.to_container(g.module, resolve=True), "image_size": g.image_size, "color": g.color,
+        "batch_size": g.batch_size, "seed": cfg.seed,
+        "faces": OmegaConf.to_container(cfg.faces, resolve=True),
+        "train_files": hashlib.sha256("\n".join(sorted(s.path for s in faces.samples)).encode()).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12], settings
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, C) -> float (N, C, H, W) in [-1, 1], the generator's tanh range."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def train_gan(cfg: DictConfig, emotion: str, faces: PreparedSet, run_dir: Path) -> tuple[Path, dict]:
+    """Train (or resume) one emotion's GAN; returns its final checkpoint and the last epoch's losses."""
+    g = cfg.gan
+    pl.seed_everything(cfg.seed, workers=True)
+    channels = 1 if g.color == "gray" else 3
+    if faces.images.shape[-1] != channels:
+        raise ValueError(f"prepared faces have {faces.images.shape[-1]} channels, expected {channels} for color={g.color}")
+    model = GANModule(image_size=g.image_size, channels=channels, grid_seed=cfg.seed,
+                      **OmegaConf.to_container(g.module, resolve=True))
+    data = TensorDataset(to_tensor(faces.images))
+    # drop_last keeps one tiny last batch from skewing BatchNorm statistics, unless it is the only batch.
+    loader = DataLoader(data, batch_size=g.batch_size, shuffle=True, drop_last=len(data) > g.batch_size,
+                        num_workers=0)
+    ckpt_dir = run_dir / "checkpoints"
+    callbacks = [
+        # save_last="link": last.ckpt links the newest epoch file (one copy of G+D+Adam states on disk).
+        ModelCheckpoint(dirpath=ckpt_dir, filename="gan-epoch{epoch:03d}", auto_insert_metric_name=False,
+                        save_top_k=1, save_last="link", every_n_epochs=1, save_on_train_epoch_end=True),
+        SampleGrid(str(run_dir / "grids"), every_n_epochs=g.grid_every_n_epochs),
+    ]
+    prepare_wandb(cfg)
+    loggers = []
+    for lg_cfg in (cfg.get("logger") or {}).values():
+        if lg_cfg is not None and "_target_" in lg_cfg:
+            extra = {"name": f"gan_{emotion}"} if "name" in lg_cfg else {}
+            loggers.append(hydra.utils.instantiate(lg_cfg, **extra))
+    trainer: pl.Trainer = hydra.utils.instantiate(g.trainer, default_root_dir=str(run_dir), callbacks=callbacks,
+                                                  logger=loggers or False)
+    for lg in loggers:
+        lg.log_hyperparams({"emotion": emotion, "train_images": len(data), **dict(model.hparams)})
+    last = ckpt_dir / "last.ckpt"
+    resume = str(last) if g.resume and last.exists() else None
+    if resume:
+        log.info("%s: resuming from %s", emotion, last)
+    try:
+        trainer.fit(model, train_dataloaders=loader, ckpt_path=resume)
+    finally:
+        for line in finish_loggers(loggers):
+            log.info(line)
+    if not last.exists():
+        raise RuntimeError(f"{emotion}: training wrote no checkpoint in {ckpt_dir}")
+    losses = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/") and not k.endswith("_step")}
+    return last.resolve(), {"epochs": trainer.current_epoch, **losses}
+
+
+def write_samples(model: GANModule, out_dir: Path, emotion: str, n: int, seed: int) -> list[str]:
+    """n PNGs into `<out_dir>/<emotion>/`, written into a temporary folder and swapped into place."""
+    images = to_uint8(model.sample(n, seed)).permute(0, 2, 3, 1).numpy()
+    final = out_dir / emotion
+    tmp = out_dir / f".{emotion}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    files = []
+    for i, img in enumerate(images):
+        name = f"{emotion}_{i:04d}.png"
+        img = img[:, :, 0] if img.shape[-1] == 1 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+        if not cv2.imwrite(str(tmp / name), img):
+            raise OSError(f"could not write {tmp / name}; check free space and permissions of {out_dir}")
+        files.append(f"{emotion}/{name}")
+    old = out_dir / f".{emotion}.old{os.getpid()}"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+    return files
+
+
+def read_manifest(out_dir: Path) -> dict:
+    path = out_dir / MANIFEST
+    if not path.is_file():
+        return {"classes": {}}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); delete it and re-run task=gan for every emotion") from e
+
+
+def merge_manifest(out_dir: Path, emotion: str, entry: dict) -> Path:
+    """Set one class's entry in `<out_dir>/manifest.json` under a file lock (parallel emotions), atomically."""
+    path = out_dir / MANIFEST
+    with file_lock(out_dir / f".{MANIFEST}.lock"):
+        manifest = read_manifest(out_dir)
+        manifest.setdefault("classes", {})[emotion] = entry
+        manifest["files_relative_to"] = "the folder of this manifest"
+        manifest["origin"] = "gan"
+        atomic_write_json(path, manifest)
+    return path
+
+
+def leaked_subjects(out_dir: str | Path, test_subjects) -> dict[str, list[str]]:
+    """Per class, the test subjects whose faces trained that class's GAN (from the manifest). A k-fold run that
+    trains on these samples while testing on such subjects leaks; train those GANs per fold instead
+    (`gan.exclude_subjects=<the fold's test subjects>`, one out_dir per fold)."""
+    test = set(test_subjects)
+    classes = read_manifest(Path(out_dir)).get("classes", {})
+    return {c: sorted(test & set(e.get("seen_subjects") or [])) for c, e in classes.items()
+            if test & set(e.get("seen_subjects") or [])}
+
+
+def up_to_date(out_dir: Path, emotion: str, checkpoint: Path, seed: int, n: int) -> dict | None:
+    entry = read_manifest(out_dir).get("classes", {}).get(emotion)
+    if not entry or entry.get("checkpoint") != str(checkpoint) or entry.get("seed") != seed:
+        return None
+    if entry.get("checkpoint_mtime_ns") != checkpoint.stat().st_mtime_ns or len(entry.get("files", [])) != n:
+        return None
+    if not all((out_dir / f).is_file() for f in entry["files"]):
+        return None
+    return entry
+
+
+def run_one(cfg: DictConfig, emotion: str, out_dir: Path) -> dict:
+    g = cfg.gan
+    start = time.time()
+    faces = class_faces(cfg, emotion)
+    key, settings = settings_key(cfg, faces)
+    run_dir = Path(g.run_dir) / emotion / key
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "settings.json", settings)
+    checkpoint, train_info = train_gan(cfg, emotion, faces, run_dir)
+    seed, n = int(g.sample_seed), int(g.samples_per_class)
+    entry = up_to_date(out_dir, emotion, checkpoint, seed, n)
+    if entry is not None:
+        log.info("%s: %d samples from %s already written, skipping", emotion, n, checkpoint.name)
+    else:
+        model = GANModule.load_from_checkpoint(checkpoint, map_location="cpu")
+        files = write_samples(model, out_dir, emotion, n, seed)
+        counts: dict[str, int] = {}
+        for s in faces.samples:
+            counts[s.dataset] = counts.get(s.dataset, 0) + 1
+        entry = {
+            "checkpoint": str(checkpoint), "checkpoint_mtime_ns": checkpoint.stat().st_mtime_ns, "seed": seed,
+            "train_seed": cfg.seed, "epochs": train_info["epochs"], "image_size": g.image_size, "color": g.color,
+            "run_dir": str(run_dir), "settings_key": key,
+            # Which subjects the GAN saw: a k-fold split must not test on them while training on these samples.
+            "seen_subjects": sorted({s.subject for s in faces.samples}),
+            "train_images": len(faces.samples), "train_sources": counts,
+            "files": files, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        merge_manifest(out_dir, emotion, entry)
+        log.info("%s: wrote %d samples to %s", emotion, n, out_dir / emotion)
+    return {"samples": len(entry["files"]), "checkpoint": entry["checkpoint"], "train_images": len(faces.samples),
+            "seen_subjects": len(entry["seen_subjects"]), "run_dir": str(run_dir), **train_info,
+            "seconds": round(time.time() - start, 1)}
+
+
+def run(cfg: DictConfig) -> dict:
+    out_dir = Path(cfg.out_dir).expanduser().resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_float32_matmul_precision("high")
+    results = {emotion: run_one(cfg, emotion, out_dir) for emotion in emotions(cfg.emotion)}
+    return {"out_dir": str(out_dir), "manifest": str(out_dir / MANIFEST), "classes": results}

@@ -1,0 +1,196 @@
+"""`python generate.py task=gan_eval gan_eval.checkpoint=<classifier ckpt>`: do the GAN samples carry their emotion?
+
+With a classifier trained by train.py (its run's `.hydra/config.yaml` rebuilds the network, since
+ClassifierModule does not store `net` in its hyperparameters), for every emotion found in the samples folder:
+- accuracy: the fraction of samples classified as the emotion their GAN was trained on;
+- diversity: mean pairwise distance among the samples' pooled trunk features, against the same among the
+  real images of that class (the GAN's training faces); a ratio below `gan_eval.collapse_ratio` warns of
+  mode collapse;
+- copying: each sample's distance to its nearest training image, against the distance from each real image to
+  its nearest real image of *another* subject (KDEF's series A and B of one person are near duplicates, so
+  same-subject neighbours would make every sample look novel); samples closer than
+  `gan_eval.copy_ratio` x that median are flagged as possible copies.
+Writes `<out_dir>/gan_eval.json` (per class and overall) and `<out_dir>/gan_eval_samples.csv` (one row per sample).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from fer.classes import CLASSES
+from fer.data.cache import PreparedSet
+from fer.data.sources import dataset_source, load_source
+from fer.models.classifier import ClassifierModule
+from fer.tasks.gan import read_manifest
+from fer.utils import atomic_write_json, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+
+def find_run_config(checkpoint: Path, run_config: str | None) -> Path:
+    """The training run's `.hydra/config.yaml`: given, or beside the checkpoint (`<run>/checkpoints/x.ckpt`)."""
+    if run_config:
+        path = Path(run_config).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"gan_eval.run_config={path} does not exist")
+        return path
+    for d in (checkpoint.parent, checkpoint.parent.parent):
+        if (d / ".hydra" / "config.yaml").is_file():
+            return d / ".hydra" / "config.yaml"
+    raise FileNotFoundError(
+        f"no .hydra/config.yaml beside {checkpoint} (looked in {checkpoint.parent} and {checkpoint.parent.parent}); "
+        "pass gan_eval.run_config=<the training run's .hydra/config.yaml>, which holds the network's settings"
+    )
+
+
+def load_classifier(checkpoint: str | Path, run_config: str | None = None) -> tuple[ClassifierModule, dict]:
+    """A ClassifierModule from a train.py checkpoint; returns it (eval mode) and its input settings."""
+    checkpoint = Path(checkpoint).expanduser()
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"gan_eval.checkpoint={checkpoint} does not exist; pass a train.py checkpoint "
+                                "(<run folder>/checkpoints/*.ckpt)")
+    run_cfg = OmegaConf.load(find_run_config(checkpoint, run_config))
+    # The trained weights come from the checkpoint: never fetch ImageNet weights to build the network.
+    net = hydra.utils.instantiate(run_cfg.model.net, pretrained=False, checkpoint_path=None)
+    # The checkpoint's hyperparameters hold a functools.partial optimizer, hence weights_only=False: only load
+    # checkpoints you trust (your own runs).
+    model = ClassifierModule.load_from_checkpoint(checkpoint, net=net, map_location="cpu", weights_only=False)
+    model.eval()
+    inputs = {"image_size": int(run_cfg.data.image_size), "color": str(run_cfg.data.color),
+              "class_names": list(model.hparams.class_names)}
+    return model, inputs
+
+
+@torch.no_grad()
+def embed(model: ClassifierModule, images: np.ndarray, batch_size: int, device: torch.device):
+    """Class probabilities and pooled trunk features of uint8 (N, H, W, C) images."""
+    probs, feats = [], []
+    for i in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.array(images[i:i + batch_size])).permute(0, 3, 1, 2).to(device)
+        x = model.normalize(x)
+        f = model.net.features(x)
+        probs.append(model.net.head[2:](f).softmax(-1).cpu())  # head = pool, flatten, dense, act, dropout, linear
+        feats.append(f.cpu())
+    return torch.cat(probs), torch.cat(feats).double()
+
+
+def mean_pairwise(f: torch.Tensor) -> float:
+    if len(f) < 2:
+        return float("nan")
+    d = torch.cdist(f, f)
+    return float(d[torch.triu(torch.ones_like(d, dtype=torch.bool), 1)].mean())
+
+
+def real_faces(cfg: DictConfig, size: int, color: str) -> PreparedSet:
+    e = cfg.gan_eval
+    name, source = dataset_source(cfg)
+    parts = {name: source}
+    sources = OmegaConf.to_container(cfg.sources, resolve=True)
+    for extra in e.extra_sources or []:
+        if extra not in sources:
+            raise ValueError(f"gan_eval.extra_sources: {extra!r} is not a configured source; expected one of {sorted(sources)}")
+        parts[extra] = sources[extra]
+    return PreparedSet.concat([load_source(n, c, cfg.faces, size, color, cfg.paths.cache_dir) for n, c in parts.items()])
+
+
+def evaluate_class(name, s_probs, s_feats, s_samples, r_feats, r_samples, label, e) -> tuple[dict, list[dict]]:
+    pred = s_probs.argmax(-1)
+    correct = pred == label
+    div_s, div_r = mean_pairwise(s_feats), mean_pairwise(r_feats)
+    ratio = div_s / div_r if div_r > 0 else float("nan")
+    d = torch.cdist(s_feats, r_feats)
+    nn_dist, nn_idx = d.min(1)
+    # Real baseline: each real image's nearest real image of another subject.
+    subj = np.asarray([s.subject for s in r_samples])
+    rr = torch.cdist(r_feats, r_feats)
+    rr[torch.from_numpy(subj[:, None] == subj[None, :])] = float("inf")
+    real_nn = rr.min(1).values
+    real_nn = real_nn[torch.isfinite(real_nn)]
+    baseline = float(real_nn.median()) if len(real_nn) else float("nan")
+    copies = nn_dist < e.copy_ratio * baseline if baseline == baseline else torch.zeros_like(correct)
+    result = {
+        "samples": len(s_samples), "real_images": len(r_samples), "accuracy": float(correct.float().mean()),
+        "mean_confidence": float(s_probs[:, label].mean()),
+        "predicted": {c: int((pred == i).sum()) for i, c in enumerate(CLASSES)},
+        "diversity_samples": div_s, "diversity_real": div_r, "diversity_ratio": ratio,
+        "collapse": bool(ratio < e.collapse_ratio),
+        "nn_distance_median": float(nn_dist.median()), "real_cross_subject_nn_median": baseline,
+        "nn_ratio": float(nn_dist.median()) / baseline if baseline > 0 else float("nan"),
+        "possible_copies": int(copies.sum()),
+    }
+    rows = [{
+        "file": s.path, "class": name, "predicted": CLASSES[int(pred[i])], "correct": bool(correct[i]),
+        "confidence": round(float(s_probs[i, label]), 5), "nn_distance": round(float(nn_dist[i]), 5),
+        "nn_file": r_samples[int(nn_idx[i])].path, "possible_copy": bool(copies[i]),
+    } for i, s in enumerate(s_samples)]
+    return result, rows
+
+
+def run(cfg: DictConfig) -> dict:
+    e = cfg.gan_eval
+    out_dir = Path(cfg.out_dir).expanduser()
+    model, inputs = load_classifier(e.checkpoint, e.run_config)
+    if tuple(inputs["class_names"]) != CLASSES:
+        raise ValueError(f"{e.checkpoint}: classifier classes {inputs['class_names']} differ from {list(CLASSES)}")
+    device = torch.device("cuda" if torch.cuda.is_available() and e.device != "cpu" else "cpu")
+    model.to(device)
+    size, color = inputs["image_size"], inputs["color"]
+
+    samples_dir = Path(e.samples_dir).expanduser()
+    gan_cfg = {**OmegaConf.to_container(cfg.sources.gan_q, resolve=True), "root": str(samples_dir)}
+    samples = load_source("gan_q", gan_cfg, cfg.faces, size, color, cfg.paths.cache_dir)
+    real = real_faces(cfg, size, color)
+    manifest = read_manifest(samples_dir).get("classes", {})
+    s_probs, s_feats = embed(model, samples.images, e.batch_size, device)
+    r_probs, r_feats = embed(model, real.images, e.batch_size, device)
+    r_labels, s_labels = real.labels, samples.labels
+
+    report = {"checkpoint": str(e.checkpoint), "samples_dir": str(samples_dir), "image_size": size, "color": color,
+              "classes": {}, "warnings": [], "note": "one classifier checkpoint, one set of samples per class"}
+    rows: list[dict] = []
+    for label, name in enumerate(CLASSES):
+        s_idx = np.flatnonzero(s_labels == label)
+        if not len(s_idx):
+            continue
+        seen = set(manifest.get(name, {}).get("seen_subjects") or [])
+        r_idx = [i for i in np.flatnonzero(r_labels == label) if not seen or real.samples[i].subject in seen]
+        if not r_idx:
+            raise ValueError(f"no real {name!r} images to compare the samples with; check dataset.root "
+                             f"(and that the manifest's seen_subjects match this dataset)")
+        res, class_rows = evaluate_class(
+            name, s_probs[s_idx], s_feats[s_idx], [samples.samples[i] for i in s_idx],
+            r_feats[r_idx], [real.samples[i] for i in r_idx], label, e)
+        res["real_accuracy"] = float((r_probs[r_idx].argmax(-1) == label).float().mean())  # the classifier's bar
+        report["classes"][name] = res
+        rows += class_rows
+        if res["collapse"]:
+            msg = (f"{name}: possible mode collapse, sample diversity is {res['diversity_ratio']:.2f} x the real "
+                   f"images' (threshold gan_eval.collapse_ratio={e.collapse_ratio})")
+            log.warning(msg)
+            report["warnings"].append(msg)
+        if res["possible_copies"]:
+            msg = f"{name}: {res['possible_copies']} sample(s) lie unusually close to a training image (see the CSV)"
+            log.warning(msg)
+            report["warnings"].append(msg)
+    if not rows:
+        raise ValueError(f"{samples_dir}: no samples of any class; run `python generate.py task=gan emotion=all` first")
+    report["overall"] = {"samples": len(rows), "accuracy": float(np.mean([r["correct"] for r in rows])),
+                         "collapsed_classes": [n for n, r in report["classes"].items() if r["collapse"]]}
+    atomic_write_json(out_dir / "gan_eval.json", report)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out_dir / "gan_eval_samples.csv", buf.getvalue())
+    log.info("GAN samples: accuracy %.3f over %d samples; report %s", report["overall"]["accuracy"], len(rows),
+             out_dir / "gan_eval.json")
+    return {"report": str(out_dir / "gan_eval.json"), "overall": report["overall"],
+            "accuracy": {n: r["accuracy"] for n, r in report["classes"].items()}, "warnings": report["warnings"]}
