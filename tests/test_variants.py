@@ -48,7 +48,7 @@ def data_cfg(world: Path, variant: str, *overrides: str):
         f"data={variant}", "sources=synthetic", f"paths.synthetic_dir={world / 'synthetic'}",
         "++sources.kdef.synthetic_options={subjects: 6, angles: [S], akdef: false}",
         f"paths.root_dir={world}", f"paths.data_dir={world / 'data'}", f"paths.cache_dir={world / 'cache'}",
-        f"paths.gan_q={world / 'gan'}", f"paths.pfa={world / 'pfa'}", "backbone.input_size=32",
+        f"paths.gan_q={world / 'gan'}", f"paths.pfa={world / 'pfa'}", "backbone=resnet10t", "backbone.input_size=32",
         "protocol.tests=null", "logger=none", *overrides,
     ])
     with open_dict(cfg):
