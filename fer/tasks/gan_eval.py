@@ -60,9 +60,8 @@ def load_classifier(checkpoint: str | Path, run_config: str | None = None) -> tu
     run_cfg = OmegaConf.load(find_run_config(checkpoint, run_config))
     # The trained weights come from the checkpoint: never fetch ImageNet weights to build the network.
     net = hydra.utils.instantiate(run_cfg.model.net, pretrained=False, checkpoint_path=None)
-    # The checkpoint's hyperparameters hold a functools.partial optimizer, hence weights_only=False: only load
-    # checkpoints you trust (your own runs).
-    model = ClassifierModule.load_from_checkpoint(checkpoint, net=net, map_location="cpu", weights_only=False)
+    # Evaluation only: no optimizer (the checkpoint's hyperparameters hold plain values, so it loads safely).
+    model = ClassifierModule.load_from_checkpoint(checkpoint, net=net, optimizer=None, map_location="cpu")
     model.eval()
     inputs = {"image_size": int(run_cfg.data.image_size), "color": str(run_cfg.data.color),
               "class_names": list(model.hparams.class_names)}
