@@ -1,0 +1,44 @@
+"""fer.predict: one JSON line per face from a train.py checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+from omegaconf import OmegaConf
+from skimage import data as skdata
+
+from fer.predict import main
+from train import train
+
+
+@pytest.fixture
+def trained_run(cfg_demo) -> Path:
+    results = train(cfg_demo)
+    run = Path(cfg_demo.paths.output_dir)
+    (run / ".hydra").mkdir(exist_ok=True)
+    OmegaConf.save(cfg_demo, run / ".hydra" / "config.yaml")  # what @hydra.main writes beside every run
+    return Path(results["best_checkpoint"] or run / "checkpoints" / "last.ckpt")
+
+
+def test_predict_prints_one_line_per_face_and_reports_bad_files(trained_run, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "astronaut.png"), cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
+    (photos / "broken.jpg").write_bytes(b"")
+    assert main(["--checkpoint", str(trained_run), "--detector", "haar", str(photos)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    faces = [r for r in rows if "probs" in r]
+    assert len(faces) == 1 and faces[0]["face_found"]
+    x, y, w, h = faces[0]["box"]
+    assert 150 < x + w / 2 < 300 and 60 < y + h / 2 < 200  # the astronaut's face
+    assert abs(sum(faces[0]["probs"].values()) - 1) < 1e-4 and faces[0]["label"] in faces[0]["probs"]
+    (bad,) = [r for r in rows if "error" in r]
+    assert "broken.jpg" in bad["error"]
+
+
+def test_predict_names_a_missing_path(trained_run, tmp_path, capsys):
+    assert main(["--checkpoint", str(trained_run), str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
