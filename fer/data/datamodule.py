@@ -49,7 +49,8 @@ class FaceArrayDataset(Dataset):
         return len(self.labels)
 
     def __getitem__(self, i: int):
-        return torch.from_numpy(np.ascontiguousarray(self.images[i])).permute(2, 0, 1), self.labels[i]
+        # np.array: a writable copy of the (memory-mapped, read-only) crop; torch warns on read-only arrays
+        return torch.from_numpy(np.array(self.images[i])).permute(2, 0, 1), self.labels[i]
 
 
 class FERDataModule(pl.LightningDataModule):
