@@ -20,22 +20,34 @@ os.environ.setdefault("WANDB_SILENT", "true")
 @pytest.fixture(scope="session")
 def synthetic_dir(tmp_path_factory) -> Path:
     """Small synthetic KDEF/CK+/JAFFE trees shared by the whole session."""
-    from fer.data.synthetic import render
-
-    root = tmp_path_factory.mktemp("synthetic")
-    for style, opts in SYNTHETIC_OPTIONS.items():
-        render(style, root / style, **opts)
-    return root
+    return render_synthetic(tmp_path_factory.mktemp("synthetic"))
 
 
 # The session's synthetic trees; cfg_demo passes the same options to the sources so no job re-renders them.
 SYNTHETIC_OPTIONS = {"kdef": {"subjects": 16, "angles": ["S"]}, "ckplus": {"subjects": 6}, "jaffe": {}}
 
 
-def synthetic_overrides(synthetic_dir) -> list[str]:
-    return [f"paths.synthetic_dir={synthetic_dir}"] + [
-        f"++sources.{style}.synthetic_options.{k}={v}".replace("'", "") for style, o in SYNTHETIC_OPTIONS.items()
-        for k, v in o.items()]
+def render_synthetic(root: Path, options: dict = SYNTHETIC_OPTIONS) -> Path:
+    """Render each style's tree under root/<style> with the given renderer options."""
+    from fer.data.synthetic import render
+
+    for style, opts in options.items():
+        render(style, root / style, **opts)
+    return root
+
+
+def synthetic_option_overrides(options: dict = SYNTHETIC_OPTIONS) -> list[str]:
+    """Overrides that make the jobs' sources render with `options`, so they find the trees already rendered."""
+    out = []
+    for style, opts in options.items():
+        for k, v in opts.items():
+            v = "[" + ",".join(v) + "]" if isinstance(v, list) else str(v).lower()
+            out.append(f"++sources.{style}.synthetic_options.{k}={v}")
+    return out
+
+
+def synthetic_overrides(synthetic_dir, options: dict = SYNTHETIC_OPTIONS) -> list[str]:
+    return [f"paths.synthetic_dir={synthetic_dir}", *synthetic_option_overrides(options)]
 
 
 def compose_cfg(overrides: list[str], config_name: str = "train.yaml") -> DictConfig:

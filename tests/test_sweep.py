@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 
+from tests.conftest import render_synthetic, synthetic_option_overrides
+
 ROOT = Path(__file__).resolve().parents[1]
 FAIL_ENV = "FER_TEST_FAIL_OVERRIDE"
 
@@ -46,21 +48,11 @@ TINY = {"kdef": {"subjects": 6, "angles": ["S"], "akdef": False}, "ckplus": {"su
 
 @pytest.fixture(scope="module")
 def tiny_synthetic(tmp_path_factory) -> Path:
-    from fer.data.synthetic import render
-
-    root = tmp_path_factory.mktemp("tiny_synthetic")
-    for style, opts in TINY.items():
-        render(style, root / style, **opts)
-    return root
+    return render_synthetic(tmp_path_factory.mktemp("tiny_synthetic"), TINY)
 
 
 def _tiny_overrides() -> list[str]:
-    out = []
-    for style, opts in TINY.items():
-        for k, v in opts.items():
-            v = "[" + ",".join(v) + "]" if isinstance(v, list) else str(v).lower()
-            out.append(f"++sources.{style}.synthetic_options.{k}={v}")
-    return out
+    return synthetic_option_overrides(TINY)
 
 
 def _sweep(sweep_dir: Path, synthetic_dir: Path, cache: Path, fail: str | None = None):

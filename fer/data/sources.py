@@ -69,3 +69,15 @@ def dataset_source(cfg) -> tuple[str, dict]:
     if name not in sources:
         raise ValueError(f"dataset={name!r} is not a configured source; expected one of {sorted(sources)}")
     return name, {**sources[name], **ds}
+
+
+def dataset_with_extras(cfg, extras, key: str) -> dict[str, dict]:
+    """The generation task's dataset source plus the named extra sources (e.g. `gan.extra_sources=[web]`)."""
+    name, source = dataset_source(cfg)
+    parts = {name: source}
+    sources = _plain(cfg.sources)
+    for extra in extras or []:
+        if extra not in sources:
+            raise ValueError(f"{key}: {extra!r} is not a configured source; expected one of {sorted(sources)}")
+        parts[extra] = sources[extra]
+    return parts

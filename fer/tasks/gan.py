@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from fer.classes import CLASSES, class_index
 from fer.data.cache import PreparedSet, file_lock
-from fer.data.sources import dataset_source, load_source
+from fer.data.sources import dataset_with_extras, load_source
 from fer.models.gan import GANModule, SampleGrid, to_uint8
 from fer.utils import atomic_write_json, finish_loggers, prepare_wandb
 
@@ -54,13 +54,7 @@ def emotions(value) -> list[str]:
 def class_faces(cfg: DictConfig, emotion: str) -> PreparedSet:
     """The face crops of one emotion from the dataset and the extra sources, as uint8 (N, H, W, C)."""
     g = cfg.gan
-    name, source = dataset_source(cfg)
-    parts = {name: source}
-    sources = OmegaConf.to_container(cfg.sources, resolve=True)
-    for extra in g.extra_sources or []:
-        if extra not in sources:
-            raise ValueError(f"gan.extra_sources: {extra!r} is not a configured source; expected one of {sorted(sources)}")
-        parts[extra] = sources[extra]
+    parts = dataset_with_extras(cfg, g.extra_sources, "gan.extra_sources")
     label = class_index(emotion)
     excluded = set(g.exclude_subjects or [])
     chosen = []

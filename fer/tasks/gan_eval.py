@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fer.classes import CLASSES
 from fer.data.cache import PreparedSet
-from fer.data.sources import dataset_source, load_source
+from fer.data.sources import dataset_with_extras, load_source
 from fer.models.checkpoint import load_classifier
 from fer.models.classifier import ClassifierModule
 from fer.tasks.gan import read_manifest
@@ -57,13 +57,7 @@ def mean_pairwise(f: torch.Tensor) -> float:
 
 def real_faces(cfg: DictConfig, size: int, color: str) -> PreparedSet:
     e = cfg.gan_eval
-    name, source = dataset_source(cfg)
-    parts = {name: source}
-    sources = OmegaConf.to_container(cfg.sources, resolve=True)
-    for extra in e.extra_sources or []:
-        if extra not in sources:
-            raise ValueError(f"gan_eval.extra_sources: {extra!r} is not a configured source; expected one of {sorted(sources)}")
-        parts[extra] = sources[extra]
+    parts = dataset_with_extras(cfg, e.extra_sources, "gan_eval.extra_sources")
     return PreparedSet.concat([load_source(n, c, cfg.faces, size, color, cfg.paths.cache_dir) for n, c in parts.items()])
 
 
