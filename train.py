@@ -17,7 +17,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-import fer.sweep  # noqa: F401  (the `fer_job_dir` resolver of hydra.sweep.subdir)
+import fer  # noqa: F401  (registers the config's resolvers: fer_job_dir, fer_cwd, max)
 from fer.results import check_same_run, print_run_table, run_results
 from fer.utils import atomic_write_json, finish_loggers, instantiate_dict, prepare_wandb, task_wrapper
 
@@ -52,7 +52,8 @@ def train(cfg: DictConfig) -> dict:
         resume_from = str(last) if cfg.get("resume") and last.is_file() else None
         if resume_from:
             log.info("resuming from %s", resume_from)
-        # Our own checkpoints (they hold the `_partial_` optimizer config, which torch's weights-only loader refuses).
+        # Our own checkpoints. Their hyperparameters are plain values (weights_only=True loads them, tested), but
+        # checkpoints from before that change held the `_partial_` optimizer, which the weights-only loader refuses.
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=False)
         best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
         if cfg.get("test") and datamodule.test_names:
