@@ -88,10 +88,6 @@ class FERDataModule(pl.LightningDataModule):
         self.test_sets: dict[str, PreparedSet] = {}
         self.split: dict = {}
 
-    @property
-    def channels(self) -> int:
-        return 1 if self.hparams.color == "gray" else 3
-
     def _load(self, sources: dict | None) -> dict[str, PreparedSet]:
         hp = self.hparams
         return {name: load_source(name, cfg, hp.faces or {}, hp.image_size, hp.color, hp.cache_dir)
