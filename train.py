@@ -82,28 +82,40 @@ def check_entry(cfg: DictConfig) -> None:
     """Refuse settings that would make a sweep dishonest or broken before any work starts."""
     metric = str(cfg.get("optimized_metric") or "")
     if metric.startswith("test"):
-        raise ValueError(f"optimized_metric={metric!r}: sweepers and hyperparameter searches must optimize a "
-                         f"validation metric (e.g. val/acc), never a test set")
+        raise ValueError(
+            f"optimized_metric={metric!r}: sweepers and hyperparameter searches must optimize a "
+            f"validation metric (e.g. val/acc), never a test set"
+        )
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     strategy = str(cfg.trainer.get("strategy", ""))
-    distributed = strategy.startswith("ddp") and (str(cfg.trainer.get("devices")) != "1" or cfg.trainer.get("num_nodes", 1) > 1)
+    distributed = strategy.startswith("ddp") and (
+        str(cfg.trainer.get("devices")) != "1" or cfg.trainer.get("num_nodes", 1) > 1
+    )
     if distributed and (cfg.get("callbacks") or {}).get("phase_switch") is not None:
         # torch's DistributedDataParallel registers only the parameters that require grad when it wraps the
         # model, so blocks the phase switch unfreezes later would train unsynchronised on each rank
         # (Lightning-AI/pytorch-lightning#20340). Refuse rather than report silently diverged replicas.
-        raise ValueError("trainer.strategy=ddp with the phase switch (callbacks.phase_switch) would leave the unfrozen "
-                         "trunk blocks unsynchronised across GPUs; run one GPU per job (sweeps parallelise across "
-                         "jobs: hydra/launcher=local or slurm), or train without the phase switch "
-                         "(callbacks.phase_switch=null)")
-    if (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN and distributed
-            and "SLURM_NTASKS" not in os.environ):
+        raise ValueError(
+            "trainer.strategy=ddp with the phase switch (callbacks.phase_switch) would leave the unfrozen "
+            "trunk blocks unsynchronised across GPUs; run one GPU per job (sweeps parallelise across "
+            "jobs: hydra/launcher=local or slurm), or train without the phase switch "
+            "(callbacks.phase_switch=null)"
+        )
+    if (
+        HydraConfig.initialized()
+        and HydraConfig.get().mode == RunMode.MULTIRUN
+        and distributed
+        and "SLURM_NTASKS" not in os.environ
+    ):
         # Lightning re-runs the command line for each extra rank, so with -m every rank would run the whole
         # sweep (and ddp_spawn keeps the test results in the workers); SLURM starts the ranks itself.
-        raise ValueError(f"trainer.strategy={strategy} inside a local multirun (-m): each DDP rank would re-run the "
-                         f"whole sweep; run DDP jobs one at a time, or sweep through hydra/launcher=slurm "
-                         f"(one SLURM task per GPU)")
+        raise ValueError(
+            f"trainer.strategy={strategy} inside a local multirun (-m): each DDP rank would re-run the "
+            f"whole sweep; run DDP jobs one at a time, or sweep through hydra/launcher=slurm "
+            f"(one SLURM task per GPU)"
+        )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ def pil_baseline(images: np.ndarray, s: AugmentSettings, out: Path | None) -> in
         w, h = src.size
         for c in range(s.copies):
             img = src.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < s.flip else src
-            img = img.resize((round(w * rng.uniform(*s.width)), round(h * rng.uniform(*s.height))), Image.Resampling.BILINEAR)
+            img = img.resize(
+                (round(w * rng.uniform(*s.width)), round(h * rng.uniform(*s.height))), Image.Resampling.BILINEAR
+            )
             img = _center(img, w, h)
             img = img.rotate(rng.uniform(-s.rotation, s.rotation), Image.Resampling.BILINEAR)
             z = rng.uniform(*s.zoom)
@@ -87,23 +89,39 @@ def run(quick: bool = False) -> dict:
         base_mem, base_mem_s = _rate(lambda: pil_baseline(images, s, None), n)
         (work / "base").mkdir()
         base_disk, base_disk_s = _rate(lambda: pil_baseline(images, s, work / "base"), n)
-        fw_disk1, fw_disk1_s = _rate(lambda: augment_to_folder(prepared, s, work / "fw1", root, workers=1, preview=0), n)
-        fw_disk, fw_disk_s = _rate(lambda: augment_to_folder(prepared, s, work / "fw", root, workers=workers, preview=0), n)
+        fw_disk1, fw_disk1_s = _rate(
+            lambda: augment_to_folder(prepared, s, work / "fw1", root, workers=1, preview=0), n
+        )
+        fw_disk, fw_disk_s = _rate(
+            lambda: augment_to_folder(prepared, s, work / "fw", root, workers=workers, preview=0), n
+        )
         rerun, rerun_s = _rate(lambda: augment_to_folder(prepared, s, work / "fw", root, workers=workers, preview=0), n)
         size = lambda d: sum(p.stat().st_size for p in d.rglob("*.png"))  # noqa: E731
         return {
-            "crops": len(images), "size": 224, "copies": s.copies, "images": n, "workers": workers,
+            "crops": len(images),
+            "size": 224,
+            "copies": s.copies,
+            "images": n,
+            "workers": workers,
             "cpus": os.cpu_count(),
-            "framework_in_memory_img_per_s": fw_mem, "baseline_pil_in_memory_img_per_s": base_mem,
+            "framework_in_memory_img_per_s": fw_mem,
+            "baseline_pil_in_memory_img_per_s": base_mem,
             "ratio_in_memory": round(fw_mem / base_mem, 2),
-            "framework_to_disk_1_worker_img_per_s": fw_disk1, "framework_to_disk_img_per_s": fw_disk,
-            "baseline_pil_to_disk_img_per_s": base_disk, "ratio_to_disk": round(fw_disk / base_disk, 2),
+            "framework_to_disk_1_worker_img_per_s": fw_disk1,
+            "framework_to_disk_img_per_s": fw_disk,
+            "baseline_pil_to_disk_img_per_s": base_disk,
+            "ratio_to_disk": round(fw_disk / base_disk, 2),
             "ratio_to_disk_1_worker": round(fw_disk1 / base_disk, 2),
-            "rerun_seconds": rerun_s, "framework_png_mb": round(size(work / "fw") / 2**20, 1),
+            "rerun_seconds": rerun_s,
+            "framework_png_mb": round(size(work / "fw") / 2**20, 1),
             "baseline_png_mb": round(size(work / "base") / 2**20, 1),
-            "timings_s": {"framework_in_memory": fw_mem_s, "baseline_in_memory": base_mem_s,
-                        "framework_to_disk": fw_disk_s, "framework_to_disk_1_worker": fw_disk1_s,
-                        "baseline_to_disk": base_disk_s},
+            "timings_s": {
+                "framework_in_memory": fw_mem_s,
+                "baseline_in_memory": base_mem_s,
+                "framework_to_disk": fw_disk_s,
+                "framework_to_disk_1_worker": fw_disk1_s,
+                "baseline_to_disk": base_disk_s,
+            },
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -7,7 +7,8 @@ optimizer toggling, hooks and loop bookkeeping). Checkpointing,
 sample grids, loggers and the progress bar are off on the Lightning side, as the plain loop has none; random
 flips and DiffAugment are off on both. The plain loop freezes the discriminator's weights during the
 generator step, as Lightning's `toggle_optimizer` does (the textbook loop that does not computes needless
-discriminator weight gradients and would run ~1.5x slower, flattering the ratio). The two alternate `repeats` times on one thread each; the ratio of median step times
+discriminator weight gradients and would run ~1.5x slower, flattering the ratio).
+The two alternate `repeats` times on one thread each; the ratio of median step times
 (plain / framework, >= 0.95 is the goal) is robust to bursts of load on a shared machine; the ratio of the
 fastest steps (the least disturbed ones, timeit's rule) is reported beside it.
 """
@@ -47,8 +48,16 @@ class StepTimer(Callback):
 
 def lightning_run(model: GANModule, loader: DataLoader, epochs: int) -> list[float]:
     timer = StepTimer()
-    trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, callbacks=[timer])
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
     trainer.fit(model, loader)
     return timer.cycles
 
@@ -70,8 +79,9 @@ def plain_run(model: GANModule, loader: DataLoader, epochs: int) -> list[float]:
             fake = g(z)
             ones, zeros = torch.ones(real.shape[0]), torch.zeros(real.shape[0])
             opt_d.zero_grad(set_to_none=True)
-            loss_d = F.binary_cross_entropy_with_logits(d(real), ones) + \
-                F.binary_cross_entropy_with_logits(d(fake.detach()), zeros)
+            loss_d = F.binary_cross_entropy_with_logits(d(real), ones) + F.binary_cross_entropy_with_logits(
+                d(fake.detach()), zeros
+            )
             loss_d.backward()
             opt_d.step()
             opt_g.zero_grad(set_to_none=True)
@@ -102,11 +112,21 @@ def run(quick: bool = False) -> dict:
     fw_med, base_med = statistics.median(fw), statistics.median(base)
     return {
         "metric": "GAN training steps/s (one D + one G step), CPU, 1 thread; median step cycle time",
-        "config": {"image_size": size, "features": feats, "batch_size": batch, "images": images,
-                   "timed_epochs": epochs - 1, "repeats": repeats, "timed_steps": [len(fw), len(base)]},
-        "framework_steps_per_s": round(1 / fw_med, 3), "baseline_steps_per_s": round(1 / base_med, 3),
-        "framework_fastest_step_s": round(min(fw), 4), "baseline_fastest_step_s": round(min(base), 4),
-        "ratio": round(base_med / fw_med, 3), "goal": 0.95,
+        "config": {
+            "image_size": size,
+            "features": feats,
+            "batch_size": batch,
+            "images": images,
+            "timed_epochs": epochs - 1,
+            "repeats": repeats,
+            "timed_steps": [len(fw), len(base)],
+        },
+        "framework_steps_per_s": round(1 / fw_med, 3),
+        "baseline_steps_per_s": round(1 / base_med, 3),
+        "framework_fastest_step_s": round(min(fw), 4),
+        "baseline_fastest_step_s": round(min(base), 4),
+        "ratio": round(base_med / fw_med, 3),
+        "goal": 0.95,
         "ratio_of_fastest_steps": round(min(base) / min(fw), 3),
     }
 

@@ -60,16 +60,20 @@ def _trainer_cfg(tmp: str):
 
 def _lightning(module, loader, steps: int, warmup: int, tmp: str, trainer_cfg, bar_refresh: int) -> tuple[float, float]:
     timer = _StepTimer(warmup)
-    trainer = hydra.utils.instantiate(trainer_cfg, max_steps=steps, max_epochs=None, limit_val_batches=0,
-                                      enable_checkpointing=False,
-                                      # Lightning's rich bar drawn on stderr (stdout stays one JSON line per
-                                      # bench), redrawn every `bar_refresh` steps as conf/callbacks sets it
-                                      callbacks=[timer, RichProgressBar(console_kwargs={"stderr": True}),
-                                                 ProgressRefresh(bar_refresh)],
-                                      logger=CSVLogger(tmp, name="bench"))
+    trainer = hydra.utils.instantiate(
+        trainer_cfg,
+        max_steps=steps,
+        max_epochs=None,
+        limit_val_batches=0,
+        enable_checkpointing=False,
+        # Lightning's rich bar drawn on stderr (stdout stays one JSON line per
+        # bench), redrawn every `bar_refresh` steps as conf/callbacks sets it
+        callbacks=[timer, RichProgressBar(console_kwargs={"stderr": True}), ProgressRefresh(bar_refresh)],
+        logger=CSVLogger(tmp, name="bench"),
+    )
     trainer.fit(module, train_dataloaders=loader)
     assert timer.n == steps - warmup, timer.n
-    return tuple((b - a) / timer.n for a, b in zip(timer.t0, timer.t1))
+    return tuple((b - a) / timer.n for a, b in zip(timer.t0, timer.t1, strict=False))
 
 
 def _plain(module, loader, steps: int, warmup: int) -> tuple[float, float]:
@@ -88,11 +92,12 @@ def _plain(module, loader, steps: int, warmup: int) -> tuple[float, float]:
         opt.step()
         if i + 1 == steps:
             break
-    return tuple((b - a) / (steps - warmup) for a, b in zip(t0, _now()))
+    return tuple((b - a) / (steps - warmup) for a, b in zip(t0, _now(), strict=False))
 
 
-def run(quick: bool = False, backbone: str = "mobilenetv3_small_050", size: int = 32, batch: int = 32,
-        threads: int = 1) -> dict:
+def run(
+    quick: bool = False, backbone: str = "mobilenetv3_small_050", size: int = 32, batch: int = 32, threads: int = 1
+) -> dict:
     """`threads=1`: on a shared 2-core machine, two intra-op threads spin against other jobs and make step times
     swing by 10x; one thread gives stable timings for both sides."""
     steps, warmup, repeats = (15, 3, 3) if quick else (60, 10, 6)
@@ -114,7 +119,7 @@ def _run(quick, backbone, size, batch, steps, warmup, repeats) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         trainer_cfg, refresh = _trainer_cfg(tmp)
         for r in range(repeats):  # ABBA order: neither side always runs first
-            for side in (("lit", "lit1", "plain") if r % 2 == 0 else ("plain", "lit1", "lit")):
+            for side in ("lit", "lit1", "plain") if r % 2 == 0 else ("plain", "lit1", "lit"):
                 if side == "lit":
                     lit.append(_lightning(module, loader, steps, warmup, tmp, trainer_cfg, refresh))
                 elif side == "lit1":
@@ -125,9 +130,12 @@ def _run(quick, backbone, size, batch, steps, warmup, repeats) -> dict:
     c_lit, c_plain = statistics.median(c for _, c in lit), statistics.median(c for _, c in plain)
     return {
         "model": f"{backbone}, {batch}x1x{size}x{size} uint8, Adam, CPU threads={torch.get_num_threads()}",
-        "repeats": repeats, "timed_steps": steps - warmup,
-        "lightning_img_s": round(batch / t_lit, 1), "plain_img_s": round(batch / t_plain, 1),
-        "lightning_step_ms": [round(1000 * t, 1) for t, _ in lit], "plain_step_ms": [round(1000 * t, 1) for t, _ in plain],
+        "repeats": repeats,
+        "timed_steps": steps - warmup,
+        "lightning_img_s": round(batch / t_lit, 1),
+        "plain_img_s": round(batch / t_plain, 1),
+        "lightning_step_ms": [round(1000 * t, 1) for t, _ in lit],
+        "plain_step_ms": [round(1000 * t, 1) for t, _ in plain],
         "ratio": round(t_plain / t_lit, 3),  # Lightning throughput / plain-loop throughput (wall); goal >= 0.95
         "ratio_cpu_time": round(c_plain / c_lit, 3),  # the same from process CPU time: what Lightning itself costs
         # Lightning's default, the bar redrawn after every step: most of the overhead without ProgressRefresh

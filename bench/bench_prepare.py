@@ -5,7 +5,8 @@ real face, shifted and re-lit per image so no two files are alike), then prepare
 at 224 x 224 grey with `workers=2` (the pool) and with `workers=1` (the plain in-process loop, OpenCV's own
 threads left at their default), each into an empty cache; the full run adds the loop with OpenCV limited to
 one thread (a strictly one-core baseline). The machine is shared, so the methods are interleaved: the images
-are processed in blocks (98 each), every block by every method in rotating order, and times are summed. Reports images/second, the pool's speedup over each loop, the
+are processed in blocks (98 each), every block by every method in rotating order, and times are summed.
+Reports images/second, the pool's speedup over each loop, the
 loops' CPU milliseconds per image (robust to other load on the machine; the pool's is not measured), the
 load average, and whether all runs produced identical arrays.
 """
@@ -30,7 +31,7 @@ def make_images(out: Path, n: int, seed: int = 0) -> list[Path]:
     paths = []
     for i in range(n):
         dx, dy = rng.integers(-20, 21, 2)
-        crop = base[max(0, 20 + dy): 420 + dy, max(0, 80 + dx): 374 + dx]  # ~0.74 aspect, like KDEF
+        crop = base[max(0, 20 + dy) : 420 + dy, max(0, 80 + dx) : 374 + dx]  # ~0.74 aspect, like KDEF
         img = cv2.resize(crop, (562, 762), interpolation=cv2.INTER_LINEAR)
         img = cv2.convertScaleAbs(img, alpha=float(rng.uniform(0.8, 1.2)), beta=float(rng.uniform(-20, 20)))
         p = out / ("happy" if i % 2 else "sad") / f"img{i:04d}.jpg"
@@ -57,8 +58,8 @@ def run(quick: bool = False) -> dict:
         default_threads = cv2.getNumThreads()
         block = 98
         for b, lo in enumerate(range(0, n, block)):
-            part = samples[lo:lo + block]
-            for label, workers, threads in runs[b % len(runs):] + runs[:b % len(runs)]:
+            part = samples[lo : lo + block]
+            for label, workers, threads in runs[b % len(runs) :] + runs[: b % len(runs)]:
                 cv2.setNumThreads(threads if threads else default_threads)
                 c0, start = _cpu(), time.perf_counter()
                 p = prepare(part, faces, 224, "gray", tmp / f"cache_{label}", name=f"bench{b}", workers=workers)
@@ -69,9 +70,16 @@ def run(quick: bool = False) -> dict:
         arrays = {k: np.concatenate([np.asarray(p.images) for p in v]) for k, v in results.items()}
         same = all(np.array_equal(a, arrays["pool"]) for a in arrays.values())
         found = n - sum(p.report["no_face"] for p in results["pool"])
-    out = {"images": n, "blocks": -(-n // 98), "size": "562x762 -> 224 gray", "detector": "haar", "cpu_count": os.cpu_count(),
-           "cv2_default_threads": default_threads, "load_avg_1min_start": round(load_start, 2),
-           "load_avg_1min_end": round(os.getloadavg()[0], 2)}
+    out = {
+        "images": n,
+        "blocks": -(-n // 98),
+        "size": "562x762 -> 224 gray",
+        "detector": "haar",
+        "cpu_count": os.cpu_count(),
+        "cv2_default_threads": default_threads,
+        "load_avg_1min_start": round(load_start, 2),
+        "load_avg_1min_end": round(os.getloadavg()[0], 2),
+    }
     for label in timings:
         out[f"{label}_images_per_s"] = round(n / timings[label], 1)
         out[f"{label}_s"] = round(timings[label], 2)

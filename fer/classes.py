@@ -7,8 +7,24 @@ NUM_CLASSES = len(CLASSES)
 CLASS_TO_INDEX = {name: i for i, name in enumerate(CLASSES)}
 
 # KDEF and JAFFE file-name codes (JAFFE uses FE for fear, KDEF uses AF "afraid").
-KDEF_CODES = {"AF": "fear", "AN": "angry", "DI": "disgust", "HA": "happy", "NE": "neutral", "SA": "sad", "SU": "surprise"}
-JAFFE_CODES = {"AN": "angry", "DI": "disgust", "FE": "fear", "HA": "happy", "NE": "neutral", "SA": "sad", "SU": "surprise"}
+KDEF_CODES = {
+    "AF": "fear",
+    "AN": "angry",
+    "DI": "disgust",
+    "HA": "happy",
+    "NE": "neutral",
+    "SA": "sad",
+    "SU": "surprise",
+}
+JAFFE_CODES = {
+    "AN": "angry",
+    "DI": "disgust",
+    "FE": "fear",
+    "HA": "happy",
+    "NE": "neutral",
+    "SA": "sad",
+    "SU": "surprise",
+}
 # CK+ emotion label codes; 2 (contempt) has no place among the 7 classes.
 CKPLUS_CODES = {0: "neutral", 1: "angry", 2: "contempt", 3: "disgust", 4: "fear", 5: "happy", 6: "sad", 7: "surprise"}
 # FER2013 CSV `emotion` column order.
@@ -19,8 +35,13 @@ FOLDER_ALIASES = {
     **{c: c for c in CLASSES},
     **{k.lower(): v for k, v in KDEF_CODES.items()},
     **{k.lower(): v for k, v in JAFFE_CODES.items()},
-    "anger": "angry", "disgusted": "disgust", "afraid": "fear", "fearful": "fear", "happiness": "happy",
-    "sadness": "sad", "surprised": "surprise",
+    "anger": "angry",
+    "disgusted": "disgust",
+    "afraid": "fear",
+    "fearful": "fear",
+    "happiness": "happy",
+    "sadness": "sad",
+    "surprised": "surprise",
 }
 
 

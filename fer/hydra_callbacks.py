@@ -42,11 +42,14 @@ class SweepSummary(Callback):
         marker = out / FAILED_MARKER
         if job_return.status == JobStatus.FAILED:
             exc = job_return._return_value  # `.return_value` re-raises a failed job's exception
-            atomic_write_json(marker, {
-                "overrides": list(job_return.overrides or []),
-                "error": f"{type(exc).__name__}: {exc}",
-                "traceback": "".join(traceback.format_exception(exc)) if isinstance(exc, BaseException) else "",
-            })
+            atomic_write_json(
+                marker,
+                {
+                    "overrides": list(job_return.overrides or []),
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": "".join(traceback.format_exception(exc)) if isinstance(exc, BaseException) else "",
+                },
+            )
         elif marker.is_file():
             marker.unlink()  # a rerun finished it
 
@@ -70,10 +73,16 @@ class SweepSummary(Callback):
             shown = sorted(status.missing, key=lambda m: m.state != "failed")[:MAX_LISTED]  # failures first
             for m in shown:
                 err = m.error.strip().splitlines()[-1] if m.error.strip() else ""
-                lines.append(f"  FAILED {m.label}: {err}\n    {self.sweep_dir / m.folder}" if m.state == "failed"
-                             else f"  {m.state.upper()} {m.label}\n    {self.sweep_dir / m.folder}")
+                lines.append(
+                    f"  FAILED {m.label}: {err}\n    {self.sweep_dir / m.folder}"
+                    if m.state == "failed"
+                    else f"  {m.state.upper()} {m.label}\n    {self.sweep_dir / m.folder}"
+                )
             if len(status.missing) > len(shown):
-                lines.append(f"  ... and {len(status.missing) - len(shown)} more (all of them: python -m fer.report {self.sweep_dir})")
+                lines.append(
+                    f"  ... and {len(status.missing) - len(shown)} more "
+                    f"(all of them: python -m fer.report {self.sweep_dir})"
+                )
             lines.append("rerun the same command (same hydra.sweep.dir) to resume them; finished jobs are skipped")
         lines.append(f"report: python -m fer.report {self.sweep_dir}")
         print("\n".join(lines), file=sys.stderr if failed else sys.stdout, flush=True)

@@ -63,13 +63,19 @@ def predict(checkpoint: str, paths: list[str], run_config: str | None = None, de
             face = face[:, :, None] if face.ndim == 2 else face[:, :, ::-1]  # BGR -> RGB as in the cache
             x = torch.from_numpy(np.ascontiguousarray(face)).permute(2, 0, 1)[None]
             probs = model(x).softmax(-1)[0].tolist()
-            yield {"file": str(path), "box": list(box), "face_found": found,
-                   "label": names[int(np.argmax(probs))], "probs": dict(zip(names, probs))}
+            yield {
+                "file": str(path),
+                "box": list(box),
+                "face_found": found,
+                "label": names[int(np.argmax(probs))],
+                "probs": dict(zip(names, probs, strict=False)),
+            }
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m fer.predict", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m fer.predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--run-config", default=None, help="the training run's .hydra/config.yaml, if not beside it")
     p.add_argument("--detector", choices=DETECTORS, default=None)

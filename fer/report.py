@@ -33,27 +33,42 @@ log = logging.getLogger(__name__)
 DISPLAY = {"ckplus": "CK+", "jaffe": "JAFFE", "kfold": "k-fold"}
 FAILED_MARKER = "failed.json"
 # Keys that name a run's place in the table (row, column, repetition) rather than a different setting.
-IDENTITY_KEYS = {"data", "backbone", "protocol", "protocol.fold", "seed", "split_seed", "experiment", "logger",
-                 "resume", "task_name"}
+IDENTITY_KEYS = {
+    "data",
+    "backbone",
+    "protocol",
+    "protocol.fold",
+    "seed",
+    "split_seed",
+    "experiment",
+    "logger",
+    "resume",
+    "task_name",
+}
 # arXiv 2402.09982, InceptionResNetV2 trained on KDEF + PFA + Q: a reference for real-data runs only.
-PAPER = {"label": "paper (arXiv 2402.09982)", "variant": "kdef_pfa_q", "backbone": "inception_resnet_v2",
-         "cross_db": {"ckplus": 86.15, "jaffe": 72.56}, "kfold": {"kfold": 97.99}}
+PAPER = {
+    "label": "paper (arXiv 2402.09982)",
+    "variant": "kdef_pfa_q",
+    "backbone": "inception_resnet_v2",
+    "cross_db": {"ckplus": 86.15, "jaffe": 72.56},
+    "kfold": {"kfold": 97.99},
+}
 
 
 @dataclass
 class Missing:
     overrides: list[str]
     folder: str
-    state: str           # failed | unfinished (resumable from last.ckpt) | not started
+    state: str  # failed | unfinished (resumable from last.ckpt) | not started
     error: str = ""
-    label: str = ""      # the job's swept overrides, e.g. `data=kdef_ol,seed=2`
+    label: str = ""  # the job's swept overrides, e.g. `data=kdef_ol,seed=2`
 
 
 @dataclass
 class SweepStatus:
     sweep_dir: Path
     runs: list[dict]
-    planned: int | None                 # None: the sweeper's jobs cannot be listed in advance (e.g. Optuna)
+    planned: int | None  # None: the sweeper's jobs cannot be listed in advance (e.g. Optuna)
     missing: list[Missing] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
 
@@ -175,30 +190,42 @@ def aggregate(runs: list[dict]) -> list[dict]:
     items = [_setting_items(r) for r in runs]
     common = frozenset.intersection(*items) if items else frozenset()
     groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r, it in zip(runs, items):
+    for r, it in zip(runs, items, strict=False):
         # Only what differs between the runs of this sweep names a setting (shared overrides would repeat).
         groups[(r.get("protocol"), r.get("variant"), r.get("backbone"), ",".join(sorted(it - common)))].append(r)
     rows = []
-    for (protocol, variant, backbone, setting), members in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))):
+    for (protocol, variant, backbone, setting), members in sorted(
+        groups.items(), key=lambda kv: tuple(map(str, kv[0]))
+    ):
         by_col: dict[str, list[tuple[dict, dict]]] = defaultdict(list)
         for r in members:
             for name, res in (r.get("tests") or {}).items():
                 by_col[column_of(name)].append((r, res))
         for col, pairs in sorted(by_col.items()):
             s = stats([100 * res["acc"] for _, res in pairs])
-            recall = {c: stats([100 * res["recall"][c] for _, res in pairs if c in (res.get("recall") or {})])
-                      for c in CLASSES if any(c in (res.get("recall") or {}) for _, res in pairs)}
-            rows.append({
-                "protocol": protocol, "variant": variant, "backbone": backbone, "setting": setting,
-                "test_set": col, "test_name": display(col), **s,
-                "images": sorted({res.get("n") for _, res in pairs}),
-                "seeds": sorted({r.get("seed") for r, _ in pairs}, key=str),
-                "split_seeds": sorted({r.get("split_seed") for r, _ in pairs}, key=str),
-                "folds": sorted({r.get("fold") for r, _ in pairs if r.get("fold") is not None}),
-                "gan_saw_test_subjects": any(r.get("gan_saw_test_subjects") for r, _ in pairs),
-                "recall": recall,
-                "skipped": sorted({n for r in members for n in r.get("skipped_tests") or []}),
-            })
+            recall = {
+                c: stats([100 * res["recall"][c] for _, res in pairs if c in (res.get("recall") or {})])
+                for c in CLASSES
+                if any(c in (res.get("recall") or {}) for _, res in pairs)
+            }
+            rows.append(
+                {
+                    "protocol": protocol,
+                    "variant": variant,
+                    "backbone": backbone,
+                    "setting": setting,
+                    "test_set": col,
+                    "test_name": display(col),
+                    **s,
+                    "images": sorted({res.get("n") for _, res in pairs}),
+                    "seeds": sorted({r.get("seed") for r, _ in pairs}, key=str),
+                    "split_seeds": sorted({r.get("split_seed") for r, _ in pairs}, key=str),
+                    "folds": sorted({r.get("fold") for r, _ in pairs if r.get("fold") is not None}),
+                    "gan_saw_test_subjects": any(r.get("gan_saw_test_subjects") for r, _ in pairs),
+                    "recall": recall,
+                    "skipped": sorted({n for r in members for n in r.get("skipped_tests") or []}),
+                }
+            )
     return rows
 
 
@@ -209,8 +236,17 @@ def reference_rows(runs: list[dict]) -> list[dict]:
     out = []
     for protocol in sorted({r.get("protocol") for r in runs}):
         for col, acc in PAPER.get(protocol, {}).items():
-            out.append({"protocol": protocol, "variant": PAPER["variant"], "backbone": PAPER["backbone"],
-                        "label": PAPER["label"], "test_set": col, "test_name": display(col), "mean": acc})
+            out.append(
+                {
+                    "protocol": protocol,
+                    "variant": PAPER["variant"],
+                    "backbone": PAPER["backbone"],
+                    "label": PAPER["label"],
+                    "test_set": col,
+                    "test_name": display(col),
+                    "mean": acc,
+                }
+            )
     return out
 
 
@@ -224,14 +260,21 @@ def markdown(status: SweepStatus, rows: list[dict], refs: list[dict]) -> str:
     w = out.write
     w(f"# Results of {status.sweep_dir}\n\n")
     planned = f" of {status.planned} planned" if status.planned is not None else ""
-    w(f"{len(status.runs)} finished run(s){planned}. Accuracy in %: mean, standard deviation (ddof=1) and "
-      f"variance over the runs (seeds, and folds for k-fold; n/a for a single run); n = number of runs.\n\n")
+    w(
+        f"{len(status.runs)} finished run(s){planned}. Accuracy in %: mean, standard deviation (ddof=1) and "
+        f"variance over the runs (seeds, and folds for k-fold; n/a for a single run); n = number of runs.\n\n"
+    )
     show_setting = any(r["setting"] for r in rows)
     for protocol in sorted({r["protocol"] for r in rows}, key=str):
         prow = [r for r in rows if r["protocol"] == protocol]
         cols = sorted({r["test_set"] for r in prow}, key=lambda c: (c not in DISPLAY, c))
-        title = "Cross-database (train on the KDEF variant, test on each set)" if protocol == "cross_db" else \
-            "Subject-independent k-fold" if protocol == "kfold" else str(protocol)
+        title = (
+            "Cross-database (train on the KDEF variant, test on each set)"
+            if protocol == "cross_db"
+            else "Subject-independent k-fold"
+            if protocol == "kfold"
+            else str(protocol)
+        )
         w(f"## {title}\n\n")
         head = ["variant", "backbone"] + (["setting"] if show_setting else [])
         for c in cols:
@@ -245,17 +288,29 @@ def markdown(status: SweepStatus, rows: list[dict], refs: list[dict]) -> str:
             line = [str(key[0]), str(key[1])] + ([key[2] or "-"] if show_setting else [])
             for c in cols:
                 r = cells.get(c)
-                line += ([f"{r['mean']:.2f}" + (" †" if r["gan_saw_test_subjects"] else ""), _f(r["std"]),
-                          _f(r["var"]), str(r["n"])] if r else ["-", "-", "-", "0"])
+                line += (
+                    [
+                        f"{r['mean']:.2f}" + (" †" if r["gan_saw_test_subjects"] else ""),
+                        _f(r["std"]),
+                        _f(r["var"]),
+                        str(r["n"]),
+                    ]
+                    if r
+                    else ["-", "-", "-", "0"]
+                )
             any_r = next(iter(cells.values()))
-            line += [_fmt_list(sorted({s for r in cells.values() for s in r["seeds"]}, key=str)),
-                     _fmt_list(any_r["split_seeds"])]
+            line += [
+                _fmt_list(sorted({s for r in cells.values() for s in r["seeds"]}, key=str)),
+                _fmt_list(any_r["split_seeds"]),
+            ]
             if protocol == "kfold":
                 line.append(_fmt_list(sorted({f for r in cells.values() for f in r["folds"]})))
             w("| " + " | ".join(line) + " |\n")
         prefs = [r for r in refs if r["protocol"] == protocol]
         if prefs:
-            line = [f"{PAPER['variant']} ({PAPER['label']})", PAPER["backbone"]] + (["reference"] if show_setting else [])
+            line = [f"{PAPER['variant']} ({PAPER['label']})", PAPER["backbone"]] + (
+                ["reference"] if show_setting else []
+            )
             for c in cols:
                 ref = next((r for r in prefs if r["test_set"] == c), None)
                 line += [f"{ref['mean']:.2f}" if ref else "-", "-", "-", "-"]
@@ -263,17 +318,28 @@ def markdown(status: SweepStatus, rows: list[dict], refs: list[dict]) -> str:
             w("| " + " | ".join(line) + " |\n")
         w("\n")
         if any(r["gan_saw_test_subjects"] for r in prow):
-            w("† the GAN behind the training samples was trained on subjects of the test side (see each run's "
-              "results.json, `gan`): not subject-independent; use per-fold GANs.\n\n")
+            w(
+                "† the GAN behind the training samples was trained on subjects of the test side (see each run's "
+                "results.json, `gan`): not subject-independent; use per-fold GANs.\n\n"
+            )
         skipped = sorted({s for r in prow for s in r["skipped"]})
         if skipped:
-            w(f"Test sets skipped in some runs (not configured or empty): {', '.join(display(s) for s in skipped)}.\n\n")
+            w(
+                "Test sets skipped in some runs (not configured or empty): "
+                f"{', '.join(display(s) for s in skipped)}.\n\n"
+            )
     w("## Recall per class (%, mean over the runs)\n\n")
-    head = ["protocol", "variant", "backbone"] + (["setting"] if show_setting else []) + ["test set", "n"] + list(CLASSES)
+    head = (
+        ["protocol", "variant", "backbone"] + (["setting"] if show_setting else []) + ["test set", "n"] + list(CLASSES)
+    )
     w("| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n")
     for r in rows:
-        line = [str(r["protocol"]), str(r["variant"]), str(r["backbone"])] + ([r["setting"] or "-"] if show_setting else [])
-        line += [r["test_name"], str(r["n"])] + [f"{r['recall'][c]['mean']:.1f}" if c in r["recall"] else "-" for c in CLASSES]
+        line = [str(r["protocol"]), str(r["variant"]), str(r["backbone"])] + (
+            [r["setting"] or "-"] if show_setting else []
+        )
+        line += [r["test_name"], str(r["n"])] + [
+            f"{r['recall'][c]['mean']:.1f}" if c in r["recall"] else "-" for c in CLASSES
+        ]
         w("| " + " | ".join(line) + " |\n")
     w("\n")
     if status.planned is None and (status.sweep_dir / "multirun.yaml").is_file():
@@ -291,17 +357,46 @@ def markdown(status: SweepStatus, rows: list[dict], refs: list[dict]) -> str:
 
 def csv_text(rows: list[dict], refs: list[dict]) -> str:
     out = io.StringIO()
-    fields = ["protocol", "variant", "backbone", "setting", "test_set", "mean", "std", "var", "n", "seeds",
-              "split_seeds", "folds", "images", "gan_saw_test_subjects", "reference"]
+    fields = [
+        "protocol",
+        "variant",
+        "backbone",
+        "setting",
+        "test_set",
+        "mean",
+        "std",
+        "var",
+        "n",
+        "seeds",
+        "split_seeds",
+        "folds",
+        "images",
+        "gan_saw_test_subjects",
+        "reference",
+    ]
     wr = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     wr.writeheader()
     for r in rows:
-        wr.writerow({**r, "test_set": r["test_name"], **{k: "" if r[k] is None else f"{r[k]:.4f}" for k in ("mean", "std", "var")},
-                     **{k: " ".join(map(str, r[k])) for k in ("seeds", "split_seeds", "folds", "images")},
-                     "reference": ""})
+        wr.writerow(
+            {
+                **r,
+                "test_set": r["test_name"],
+                **{k: "" if r[k] is None else f"{r[k]:.4f}" for k in ("mean", "std", "var")},
+                **{k: " ".join(map(str, r[k])) for k in ("seeds", "split_seeds", "folds", "images")},
+                "reference": "",
+            }
+        )
     for r in refs:
-        wr.writerow({"protocol": r["protocol"], "variant": r["variant"], "backbone": r["backbone"],
-                     "test_set": r["test_name"], "mean": f"{r['mean']:.4f}", "reference": r["label"]})
+        wr.writerow(
+            {
+                "protocol": r["protocol"],
+                "variant": r["variant"],
+                "backbone": r["backbone"],
+                "test_set": r["test_name"],
+                "mean": f"{r['mean']:.4f}",
+                "reference": r["label"],
+            }
+        )
     return out.getvalue()
 
 
@@ -311,8 +406,19 @@ def per_class_csv(rows: list[dict]) -> str:
     wr.writerow(["protocol", "variant", "backbone", "setting", "test_set", "class", "mean_recall", "std", "n"])
     for r in rows:
         for c, s in r["recall"].items():
-            wr.writerow([r["protocol"], r["variant"], r["backbone"], r["setting"], r["test_name"], c,
-                         f"{s['mean']:.4f}", "" if s["std"] is None else f"{s['std']:.4f}", s["n"]])
+            wr.writerow(
+                [
+                    r["protocol"],
+                    r["variant"],
+                    r["backbone"],
+                    r["setting"],
+                    r["test_name"],
+                    c,
+                    f"{s['mean']:.4f}",
+                    "" if s["std"] is None else f"{s['std']:.4f}",
+                    s["n"],
+                ]
+            )
     return out.getvalue()
 
 
@@ -325,7 +431,7 @@ def bar_chart(rows: list[dict], path: Path) -> None:
 
     protocols = sorted({r["protocol"] for r in rows}, key=str)
     fig, axes = plt.subplots(len(protocols), 1, figsize=(max(6, 1.2 * len(rows)), 4 * len(protocols)), squeeze=False)
-    for ax, protocol in zip(axes[:, 0], protocols):
+    for ax, protocol in zip(axes[:, 0], protocols, strict=False):
         prow = [r for r in rows if r["protocol"] == protocol]
         groups = sorted({(r["variant"], r["backbone"], r["setting"]) for r in prow}, key=lambda k: tuple(map(str, k)))
         cols = sorted({r["test_set"] for r in prow}, key=lambda c: (c not in DISPLAY, c))
@@ -333,15 +439,19 @@ def bar_chart(rows: list[dict], path: Path) -> None:
         for j, c in enumerate(cols):
             xs, means, stds = [], [], []
             for i, g in enumerate(groups):
-                r = next((r for r in prow if (r["variant"], r["backbone"], r["setting"]) == g and r["test_set"] == c), None)
+                r = next(
+                    (r for r in prow if (r["variant"], r["backbone"], r["setting"]) == g and r["test_set"] == c), None
+                )
                 if r:
                     xs.append(i + (j - (len(cols) - 1) / 2) * width)
                     means.append(r["mean"])
                     stds.append(r["std"] or 0.0)
             ax.bar(xs, means, width, yerr=stds, capsize=3, label=display(c))
         ax.set_xticks(range(len(groups)))
-        ax.set_xticklabels([f"{v}\n{b}" + (f"\n{s[:40]}" + ("..." if len(s) > 40 else "") if s else "")
-                            for v, b, s in groups], fontsize=8)
+        ax.set_xticklabels(
+            [f"{v}\n{b}" + (f"\n{s[:40]}" + ("..." if len(s) > 40 else "") if s else "") for v, b, s in groups],
+            fontsize=8,
+        )
         ax.set_ylabel("accuracy (%)")
         ax.set_ylim(0, 100)
         ax.set_title(f"{protocol}: mean ± std over runs")
@@ -358,14 +468,19 @@ def report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> dict:
     """Aggregate a sweep folder; writes report.md/.csv, report_per_class.csv and report.png; returns them."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
-        raise FileNotFoundError(f"sweep folder {sweep_dir} does not exist; pass the hydra.sweep.dir of a "
-                                f"`python train.py -m ...` run")
+        raise FileNotFoundError(
+            f"sweep folder {sweep_dir} does not exist; pass the hydra.sweep.dir of a `python train.py -m ...` run"
+        )
     out_dir = Path(out_dir) if out_dir else sweep_dir
     status = sweep_status(sweep_dir)
     rows = aggregate(status.runs)
     refs = reference_rows(status.runs)
     md = markdown(status, rows, refs)
-    files = {"markdown": out_dir / "report.md", "csv": out_dir / "report.csv", "per_class": out_dir / "report_per_class.csv"}
+    files = {
+        "markdown": out_dir / "report.md",
+        "csv": out_dir / "report.csv",
+        "per_class": out_dir / "report_per_class.csv",
+    }
     atomic_write_text(files["markdown"], md)
     atomic_write_text(files["csv"], csv_text(rows, refs))
     atomic_write_text(files["per_class"], per_class_csv(rows))

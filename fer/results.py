@@ -36,8 +36,10 @@ def run_results(cfg, trainer, model, datamodule, best_ckpt: str | None, seconds:
         "metrics": metrics,
         "tests": model.test_results,
         "skipped_tests": skipped,
-        "skipped_reasons": {n: ("not configured (protocol.tests." + n + " is null)" if tests_cfg.get(n) is None
-                                else "no images") for n in skipped},
+        "skipped_reasons": {
+            n: ("not configured (protocol.tests." + n + " is null)" if tests_cfg.get(n) is None else "no images")
+            for n in skipped
+        },
         "split": {"digest": datamodule.split.get("digest"), "images": datamodule.split.get("images")},
         # Whether a GAN behind the training samples was trained on subjects of the test side (k-fold with a
         # GAN trained on all of KDEF): the test accuracy is then not subject-independent for those subjects.
@@ -77,26 +79,38 @@ def uses_synthetic_data(cfg) -> bool:
 def check_same_run(results: dict, cfg) -> None:
     """Refuse to skip (or resume) a run folder that holds another configuration's results: two experiments
     swept into one `hydra.sweep.dir` would otherwise share folders named from the same overrides."""
-    expected = {"variant": cfg.data.get("name"), "backbone": cfg.backbone.name, "protocol": cfg.protocol.name,
-                "fold": cfg.protocol.fold if cfg.protocol.name == "kfold" else None, "seed": cfg.seed,
-                "split_seed": cfg.split_seed, "task_name": cfg.get("task_name")}
+    expected = {
+        "variant": cfg.data.get("name"),
+        "backbone": cfg.backbone.name,
+        "protocol": cfg.protocol.name,
+        "fold": cfg.protocol.fold if cfg.protocol.name == "kfold" else None,
+        "seed": cfg.seed,
+        "split_seed": cfg.split_seed,
+        "task_name": cfg.get("task_name"),
+    }
     differ = {k: (results.get(k), v) for k, v in expected.items() if k in results and results.get(k) != v}
     if differ:
-        raise RuntimeError(f"{cfg.paths.output_dir}/results.json belongs to another configuration "
-                           f"({', '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in differ.items())}); "
-                           f"use another hydra.sweep.dir (or run dir) for this experiment")
+        raise RuntimeError(
+            f"{cfg.paths.output_dir}/results.json belongs to another configuration "
+            f"({', '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in differ.items())}); "
+            f"use another hydra.sweep.dir (or run dir) for this experiment"
+        )
 
 
 def print_run_table(results: dict, log_lines: list[str] | None = None) -> None:
-    table = Table(title=f"{results['variant']} / {results['backbone']} / {results['protocol']} "
-                        f"(seed {results['seed']}, split seed {results['split_seed']}, 1 run)")
+    table = Table(
+        title=f"{results['variant']} / {results['backbone']} / {results['protocol']} "
+        f"(seed {results['seed']}, split seed {results['split_seed']}, 1 run)"
+    )
     for col in ("test set", "images", "accuracy", "macro-F1"):
         table.add_column(col, justify="right" if col != "test set" else "left")
     for name, r in results["tests"].items():
         table.add_row(name, str(r["n"]), f"{100 * r['acc']:.2f}%", f"{100 * r['f1']:.2f}%")
     val = results["metrics"].get("val/acc")
     if val is not None:
-        table.add_row("validation (checkpoint choice)", str(results["split"]["images"].get("val", "")), f"{100 * val:.2f}%", "")
+        table.add_row(
+            "validation (checkpoint choice)", str(results["split"]["images"].get("val", "")), f"{100 * val:.2f}%", ""
+        )
     console = Console(width=120)
     console.print(table)
     for name in results.get("skipped_tests", []):
@@ -104,11 +118,15 @@ def print_run_table(results: dict, log_lines: list[str] | None = None) -> None:
         console.print(f"test set {name}: skipped, {reason}")
     gan = results.get("gan") or {}
     if results.get("gan_saw_test_subjects"):
-        console.print(f"WARNING: the GAN behind the training samples ({', '.join(gan.get('sources', []))}) was trained "
-                      f"on {gan.get('test_subjects_seen')} subject(s) of the test side; use per-fold GANs")
+        console.print(
+            f"WARNING: the GAN behind the training samples ({', '.join(gan.get('sources', []))}) was trained "
+            f"on {gan.get('test_subjects_seen')} subject(s) of the test side; use per-fold GANs"
+        )
     elif gan.get("unknown"):
-        console.print(f"WARNING: GAN source(s) {', '.join(gan['unknown'])} have no manifest.json: unknown whether "
-                      f"their GAN saw test subjects")
+        console.print(
+            f"WARNING: GAN source(s) {', '.join(gan['unknown'])} have no manifest.json: unknown whether "
+            f"their GAN saw test subjects"
+        )
     out = Path(results["output_dir"])
     console.print(f"run folder: {out}\ncheckpoint: {results['best_checkpoint']}\nresults: {out / 'results.json'}")
     for path in sorted(out.glob("confusion_*.png")):

@@ -1,6 +1,7 @@
 """Sweep folder names: the `fer_job_dir` resolver behind `hydra.sweep.subdir` (conf/hydra/default.yaml).
 
-Registered by fer/resolvers.py when the `fer` package is imported, so that every process that runs a job (the local one, joblib
+Registered by fer/resolvers.py when the `fer` package is imported, so that every process that runs a job
+(the local one, joblib
 workers, submitit jobs) resolves the same folder name for the same configuration.
 """
 
@@ -19,4 +20,3 @@ def job_dirname(override_dirname: str) -> str:
         digest = hashlib.sha256(name.encode()).hexdigest()[:12]
         name = name.encode()[: MAX_DIRNAME - 13].decode(errors="ignore") + "-" + digest
     return name
-

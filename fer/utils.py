@@ -44,7 +44,9 @@ def wandb_has_credentials() -> bool:
 
 def prepare_wandb(cfg: DictConfig) -> None:
     """Without credentials (or with WANDB_MODE=offline) W&B logs offline; the run folder can be synced later."""
-    if "wandb" in (cfg.get("logger") or {}) and (not wandb_has_credentials() or os.environ.get("WANDB_MODE") == "offline"):
+    if "wandb" in (cfg.get("logger") or {}) and (
+        not wandb_has_credentials() or os.environ.get("WANDB_MODE") == "offline"
+    ):
         cfg.logger.wandb.offline = True
         os.environ.setdefault("WANDB_SILENT", "true")
 
@@ -61,7 +63,10 @@ def finish_loggers(loggers: list) -> list[str]:
                 offline = run.settings.mode == "offline" if hasattr(run.settings, "mode") else False
                 run_dir = Path(run.dir).parent
                 wandb.finish()
-                lines.append(f"W&B run folder: {run_dir}" + (f"  (offline; upload with: wandb sync {run_dir})" if offline else ""))
+                lines.append(
+                    f"W&B run folder: {run_dir}"
+                    + (f"  (offline; upload with: wandb sync {run_dir})" if offline else "")
+                )
         elif hasattr(lg, "log_dir"):
             lines.append(f"{type(lg).__name__.replace('Logger', '')} logs: {lg.log_dir}")
     return lines

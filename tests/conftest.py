@@ -59,13 +59,21 @@ def compose_cfg(overrides: list[str], config_name: str = "train.yaml") -> DictCo
 @pytest.fixture
 def cfg_demo(tmp_path, synthetic_dir) -> DictConfig:
     """The demo experiment, shrunk: tiny images, few batches, CPU, no logger, outputs under tmp_path."""
-    cfg = compose_cfg([
-        "experiment=demo", "logger=none", *synthetic_overrides(synthetic_dir),
-        f"paths.cache_dir={tmp_path / 'cache'}", f"paths.root_dir={tmp_path}",
-        "backbone.input_size=32", "trainer.max_epochs=2", 
-        "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1",
-        "+trainer.enable_progress_bar=false",
-    ])
+    cfg = compose_cfg(
+        [
+            "experiment=demo",
+            "logger=none",
+            *synthetic_overrides(synthetic_dir),
+            f"paths.cache_dir={tmp_path / 'cache'}",
+            f"paths.root_dir={tmp_path}",
+            "backbone.input_size=32",
+            "trainer.max_epochs=2",
+            "+trainer.limit_train_batches=2",
+            "+trainer.limit_val_batches=1",
+            "+trainer.limit_test_batches=1",
+            "+trainer.enable_progress_bar=false",
+        ]
+    )
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path / "run")
         cfg.hydra.runtime.output_dir = str(tmp_path / "run")

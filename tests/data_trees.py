@@ -79,8 +79,15 @@ def ckplus_tree(root: Path, nested_labels: bool = True) -> Path:
     ck = root / "CK+"
     images = ck / "cohn-kanade-images"
     labels = (ck / "Emotion_labels" / "Emotion") if nested_labels else (ck / "Emotion")
-    seqs = {("S005", "001"): 3.0, ("S005", "002"): 5.0, ("S010", "001"): 2.0, ("S010", "002"): None,
-            ("S010", "003"): "emptydir", ("S011", "001"): "", ("S011", "002"): 7.0}
+    seqs = {
+        ("S005", "001"): 3.0,
+        ("S005", "002"): 5.0,
+        ("S010", "001"): 2.0,
+        ("S010", "002"): None,
+        ("S010", "003"): "emptydir",
+        ("S011", "001"): "",
+        ("S011", "002"): 7.0,
+    }
     for (subj, seq), lab in seqs.items():
         for f in range(1, 7):
             img = face(64, 49, seed=f, gray=not (subj == "S011" and seq == "002" and f == 6))
@@ -99,8 +106,20 @@ def ckplus_tree(root: Path, nested_labels: bool = True) -> Path:
     return ck
 
 
-JAFFE_FILES = ["KA.AN1.39", "KA.AN2.40", "KA.HA1.29", "KA.NE1.26", "KL.DI1.172", "KL.FE3.176", "KL.SA2.168",
-               "KL.SU1.173", "KM.HA4.7", "KM.NE3.3", "MK.AN3.127", "MK.SU1.125"]  # gaps in numbers and k
+JAFFE_FILES = [
+    "KA.AN1.39",
+    "KA.AN2.40",
+    "KA.HA1.29",
+    "KA.NE1.26",
+    "KL.DI1.172",
+    "KL.FE3.176",
+    "KL.SA2.168",
+    "KL.SU1.173",
+    "KM.HA4.7",
+    "KM.NE3.3",
+    "MK.AN3.127",
+    "MK.SU1.125",
+]  # gaps in numbers and k
 
 
 def jaffe_tree(root: Path) -> Path:

@@ -17,7 +17,6 @@ from PIL import Image
 import fer.data.augment as A
 from fer.classes import CLASSES
 from fer.data.augment import AugmentSettings, AugmentSettingsError, augment_to_folder, draw_params, read_augmented
-from fer.data.faces import FaceOptions
 from fer.data.readers import read_dataset
 from fer.data.sources import load_source
 from tests.conftest import ROOT, compose_cfg
@@ -40,8 +39,9 @@ def kdef_root(tmp_path_factory) -> Path:
 def prepared(kdef_root, tmp_path_factory):
     """Its face crops at 40 px, grey, through the real source loader and cache."""
     src = {"reader": "kdef", "root": str(kdef_root), "options": {"angles": ["S"]}}
-    return load_source("kdef", src, {"detector": "none", "crop": SYNTH_CROP}, 40, "gray",
-                       tmp_path_factory.mktemp("cache"))
+    return load_source(
+        "kdef", src, {"detector": "none", "crop": SYNTH_CROP}, 40, "gray", tmp_path_factory.mktemp("cache")
+    )
 
 
 SMALL = AugmentSettings(copies=2)
@@ -53,13 +53,19 @@ def files_of(out: Path) -> dict[str, bytes]:
 
 # --- the transforms -------------------------------------------------------------------------------------
 
+
 def test_params_are_deterministic_and_within_ranges():
     s = AugmentSettings(rotation=7, zoom=(0.8, 1.2), height=(0.95, 1.05), width=(0.9, 1.0), contrast=(0.5, 1.5))
     assert draw_params(s, "KDEF/AF01/AF01ANS.JPG", 3) == draw_params(s, "KDEF/AF01/AF01ANS.JPG", 3)
     draws = [draw_params(s, f"img{i}", c) for i in range(300) for c in range(5)]
     assert len({json.dumps(d, sort_keys=True) for d in draws}) == len(draws)  # every copy differs
-    for name, (lo, hi) in {"rotation": (-7, 7), "zoom": s.zoom, "height": s.height, "width": s.width,
-                           "contrast": s.contrast}.items():
+    for name, (lo, hi) in {
+        "rotation": (-7, 7),
+        "zoom": s.zoom,
+        "height": s.height,
+        "width": s.width,
+        "contrast": s.contrast,
+    }.items():
         v = np.array([d[name] for d in draws])
         assert lo <= v.min() and v.max() <= hi, name
         assert v.max() - v.min() > 0.8 * (hi - lo), f"{name} does not cover its range"
@@ -110,6 +116,7 @@ def test_invalid_settings_are_rejected():
 
 # --- writing a folder -----------------------------------------------------------------------------------
 
+
 def test_folder_layout_manifest_and_reader(prepared, kdef_root, tmp_path):
     out = tmp_path / "aug"
     summary = augment_to_folder(prepared, SMALL, out, kdef_root, name="kdef", workers=1, preview=3)
@@ -145,8 +152,14 @@ def test_same_images_with_any_workers_and_any_root(prepared, kdef_root, tmp_path
     # the same dataset at another path (another machine): same images, seeded by paths relative to the root
     moved = tmp_path / "elsewhere"
     shutil.copytree(kdef_root, moved)
-    other = load_source("kdef", {"reader": "kdef", "root": str(moved)}, {"detector": "none", "crop": SYNTH_CROP},
-                        40, "gray", tmp_path / "cache")
+    other = load_source(
+        "kdef",
+        {"reader": "kdef", "root": str(moved)},
+        {"detector": "none", "crop": SYNTH_CROP},
+        40,
+        "gray",
+        tmp_path / "cache",
+    )
     augment_to_folder(other, SMALL, tmp_path / "moved", moved, workers=1, preview=0)
     assert files_of(tmp_path / "moved") == one
     augment_to_folder(prepared, AugmentSettings(copies=2, seed=1), tmp_path / "seed1", kdef_root, workers=1, preview=0)
@@ -206,10 +219,13 @@ def test_other_settings_fail_clearly_or_go_to_their_own_folder(prepared, kdef_ro
     assert len(files_of(out)) == 2 * len(prepared.samples)  # the failed runs touched nothing
     # keyed folders (the training-time cache): each setting its own folder, both kept
     a = augment_to_folder(prepared, SMALL, None, kdef_root, name="kdef", workers=1, preview=0, base_dir=tmp_path / "c")
-    b = augment_to_folder(prepared, AugmentSettings(copies=1), None, kdef_root, name="kdef", workers=1, preview=0,
-                          base_dir=tmp_path / "c")
+    b = augment_to_folder(
+        prepared, AugmentSettings(copies=1), None, kdef_root, name="kdef", workers=1, preview=0, base_dir=tmp_path / "c"
+    )
     assert a["out_dir"] != b["out_dir"] and Path(a["out_dir"]).parent == Path(b["out_dir"]).parent
-    assert len(files_of(Path(a["out_dir"]))) == 2 * len(prepared.samples) and len(files_of(Path(b["out_dir"]))) == len(prepared.samples)
+    assert len(files_of(Path(a["out_dir"]))) == 2 * len(prepared.samples) and len(files_of(Path(b["out_dir"]))) == len(
+        prepared.samples
+    )
 
 
 def test_a_foreign_folder_is_never_written_into(prepared, kdef_root, tmp_path):
@@ -243,21 +259,38 @@ class ImageLogger:
 
 # --- the generate.py task -------------------------------------------------------------------------------
 
+
 def test_generate_task_through_the_config(kdef_root, tmp_path):
     from generate import generate
 
-    cfg = compose_cfg(["task=augment", "dataset=kdef", f"dataset.root={kdef_root}", f"out_dir={tmp_path / 'out'}",
-                       "faces=none", f"faces.crop=[{','.join(map(str, SYNTH_CROP))}]", "image_size=32",
-                       "augment.copies=1", "augment.workers=1", "logger=csv", f"paths.root_dir={tmp_path}",
-                       "+logger.images._target_=tests.test_augment.ImageLogger", f"+logger.images.record={tmp_path / 'logged.json'}"],
-                      config_name="generate.yaml")
+    cfg = compose_cfg(
+        [
+            "task=augment",
+            "dataset=kdef",
+            f"dataset.root={kdef_root}",
+            f"out_dir={tmp_path / 'out'}",
+            "faces=none",
+            f"faces.crop=[{','.join(map(str, SYNTH_CROP))}]",
+            "image_size=32",
+            "augment.copies=1",
+            "augment.workers=1",
+            "logger=csv",
+            f"paths.root_dir={tmp_path}",
+            "+logger.images._target_=tests.test_augment.ImageLogger",
+            f"+logger.images.record={tmp_path / 'logged.json'}",
+        ],
+        config_name="generate.yaml",
+    )
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path / "run")
     result = generate(cfg)
     assert result["images"] == result["sources"] == 42 and result["dataset"] == "kdef"
     img = np.asarray(Image.open(next((tmp_path / "out" / "happy").glob("*.png"))))
     assert img.shape == (32, 32)
-    assert json.loads((tmp_path / "logged.json").read_text()) == ["augment/preview", [str(tmp_path / "out" / A.PREVIEW)]]
+    assert json.loads((tmp_path / "logged.json").read_text()) == [
+        "augment/preview",
+        [str(tmp_path / "out" / A.PREVIEW)],
+    ]
     assert "augment/images" in (tmp_path / "run" / "csv" / "version_0" / "metrics.csv").read_text()
     # the task's ranges are the training-time switch's ranges (one file)
     train = compose_cfg(["data=kdef", f"paths.root_dir={tmp_path}"])
@@ -274,8 +307,14 @@ def test_generate_command_line_exact_form(kdef_root, tmp_path):
 
     render("kdef", small, subjects=1, angles=("S",), akdef=False)
     env = {**os.environ, "FER_ROOT": str(tmp_path), "FER_CACHE_DIR": str(tmp_path / "cache")}
-    cmd = [sys.executable, str(ROOT / "generate.py"), "task=augment", "dataset=kdef", f"dataset.root={small}",
-           f"out_dir={tmp_path / 'out'}"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "generate.py"),
+        "task=augment",
+        "dataset=kdef",
+        f"dataset.root={small}",
+        f"out_dir={tmp_path / 'out'}",
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads((tmp_path / "out" / A.MANIFEST).read_text())["rows"]

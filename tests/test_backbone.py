@@ -21,9 +21,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PAPER = ["vgg16", "vgg19", "inception_v3", "inception_resnet_v2"]
 
 
-@pytest.mark.parametrize("name,unused", [("mobilenetv3_small_050", {"conv_head.weight", "conv_head.bias"}),
-                                         ("convnext_atto", {"head.norm.weight", "head.norm.bias"}),
-                                         ("resnet10t", set())])
+@pytest.mark.parametrize(
+    "name,unused",
+    [
+        ("mobilenetv3_small_050", {"conv_head.weight", "conv_head.bias"}),
+        ("convnext_atto", {"head.norm.weight", "head.norm.bias"}),
+        ("resnet10t", set()),
+    ],
+)
 def test_parameters_outside_forward_features_are_frozen_and_never_blocks(name, unused):
     net = FERNet(name)
     assert set(net.unused_trunk_params) == unused
@@ -78,13 +83,22 @@ def test_checkpoint_path_errors_name_the_file(tmp_path):
 
 
 def test_offline_without_weights_is_one_clear_error(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "torch"),
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "TORCH_HOME": str(tmp_path / "torch"),
+        "PYTHONPATH": str(ROOT),
+    }
     env.pop("HF_HUB_CACHE", None)
-    code = ("from fer.models.components.backbone import FERNet, PretrainedWeightsError\n"
-            "try:\n    FERNet('resnet10t', pretrained=True)\n"
-            "except PretrainedWeightsError as e:\n    print('ERROR', e)\nelse:\n    print('LOADED')\n")
-    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    code = (
+        "from fer.models.components.backbone import FERNet, PretrainedWeightsError\n"
+        "try:\n    FERNet('resnet10t', pretrained=True)\n"
+        "except PretrainedWeightsError as e:\n    print('ERROR', e)\nelse:\n    print('LOADED')\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     out = res.stdout
     assert out.startswith("ERROR could not load ImageNet weights for 'resnet10t'"), out + res.stderr[-1000:]
@@ -94,7 +108,15 @@ def test_offline_without_weights_is_one_clear_error(tmp_path):
 def test_backbone_configs_sizes_and_native_size():
     for path in sorted((ROOT / "conf" / "backbone").glob("*.yaml")):
         c = yaml.safe_load(path.read_text())
-        assert {"name", "pretrained", "checkpoint_path", "input_size", "native_size", "min_input_size", "unfreeze_k"} <= set(c), path
+        assert {
+            "name",
+            "pretrained",
+            "checkpoint_path",
+            "input_size",
+            "native_size",
+            "min_input_size",
+            "unfreeze_k",
+        } <= set(c), path
         if path.stem == "timm":
             continue
         assert c["native_size"] == timm.get_pretrained_cfg(c["name"]).input_size[-1], path  # timm's own resolution

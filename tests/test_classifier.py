@@ -33,8 +33,16 @@ def module(backbone="resnet10t", **kw) -> ClassifierModule:
 
 
 def trainer(tmp_path, **kw):
-    return pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-                      enable_checkpointing=False, num_sanity_val_steps=0, default_root_dir=tmp_path, **kw)
+    return pl.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+        **kw,
+    )
 
 
 def test_normalization_from_timm_config_and_grey_to_three_channels():
@@ -42,7 +50,9 @@ def test_normalization_from_timm_config_and_grey_to_three_channels():
         m = module(name) if name == "resnet10t" else ClassifierModule(FERNet(name, min_input_size=75), optimizer=None)
         cfg = resolve_model_data_config(m.net.trunk)
         x = torch.randint(0, 256, (2, 1, 8, 8), dtype=torch.uint8)
-        ref = (x.float().repeat(1, 3, 1, 1) / 255 - torch.tensor(cfg["mean"]).view(1, 3, 1, 1)) / torch.tensor(cfg["std"]).view(1, 3, 1, 1)
+        ref = (x.float().repeat(1, 3, 1, 1) / 255 - torch.tensor(cfg["mean"]).view(1, 3, 1, 1)) / torch.tensor(
+            cfg["std"]
+        ).view(1, 3, 1, 1)
         assert torch.allclose(m.normalize(x), ref, atol=1e-5)
     assert cfg["mean"] == (0.5, 0.5, 0.5)  # inception_v3's own statistics, not ImageNet's
 
@@ -56,10 +66,14 @@ def expected_metrics(m: ClassifierModule, ds: TensorDataset) -> dict:
     np.add.at(cm, (y, pred), 1)
     recall = [cm[i, i] / cm[i].sum() if cm[i].sum() else 0.0 for i in range(7)]
     prec = [cm[i, i] / cm[:, i].sum() if cm[:, i].sum() else 0.0 for i in range(7)]
-    f1 = [2 * p * r / (p + r) if p + r else 0.0 for p, r in zip(prec, recall)]
+    f1 = [2 * p * r / (p + r) if p + r else 0.0 for p, r in zip(prec, recall, strict=False)]
     present = [i for i in range(7) if cm[i].sum() or cm[:, i].sum()]  # torchmetrics: absent classes ignored
-    return {"acc": float((pred == y).mean()), "cm": cm, "recall": recall,
-            "f1": float(np.mean([f1[i] for i in present]))}
+    return {
+        "acc": float((pred == y).mean()),
+        "cm": cm,
+        "recall": recall,
+        "f1": float(np.mean([f1[i] for i in present])),
+    }
 
 
 def test_metrics_per_validation_and_each_test_set_and_confusion_images(tmp_path):
@@ -72,7 +86,9 @@ def test_metrics_per_validation_and_each_test_set_and_confusion_images(tmp_path)
         assert f"val/recall/{c}" in tr.callback_metrics
     ev = expected_metrics(m, val)
     assert m.val_results["confusion"] == ev["cm"].tolist()
-    assert m.val_results["acc"] == pytest.approx(ev["acc"]) and tr.callback_metrics["val/acc"] == pytest.approx(ev["acc"])
+    assert m.val_results["acc"] == pytest.approx(ev["acc"]) and tr.callback_metrics["val/acc"] == pytest.approx(
+        ev["acc"]
+    )
     tr.test(m, [DataLoader(t1, batch_size=4), DataLoader(t2, batch_size=4)], verbose=False)
     assert set(m.test_results) == {"ckplus", "jaffe"}
     for name, ds in (("ckplus", t1), ("jaffe", t2)):
@@ -89,8 +105,14 @@ def test_metrics_per_validation_and_each_test_set_and_confusion_images(tmp_path)
     assert not list(tmp_path.glob(".*tmp*"))  # written atomically, no temp files left
 
 
-@pytest.mark.parametrize("sched,kind", [(None, None), ("cosine", torch.optim.lr_scheduler.CosineAnnealingLR),
-                                        ("plateau", torch.optim.lr_scheduler.ReduceLROnPlateau)])
+@pytest.mark.parametrize(
+    "sched,kind",
+    [
+        (None, None),
+        ("cosine", torch.optim.lr_scheduler.CosineAnnealingLR),
+        ("plateau", torch.optim.lr_scheduler.ReduceLROnPlateau),
+    ],
+)
 def test_optimizer_and_scheduler_from_config(sched, kind):
     overrides = ["backbone=resnet10t", "trainer.max_epochs=7"] + ([f"model/scheduler={sched}"] if sched else [])
     cfg = compose_cfg(overrides)
@@ -122,7 +144,7 @@ def test_channels_last_same_logits_and_trains_a_step(tmp_path):
     b.train()
     before = [p.detach().clone() for p in b.net.parameters()]
     trainer(tmp_path, max_steps=1, limit_val_batches=0).fit(b, DataLoader(data(8, 0), batch_size=8))
-    assert any(not torch.equal(p, q) for p, q in zip(b.net.parameters(), before))
+    assert any(not torch.equal(p, q) for p, q in zip(b.net.parameters(), before, strict=False))
 
 
 def test_compile_switch_keeps_checkpoint_keys():
@@ -143,7 +165,9 @@ def test_hflip_only_while_training(tmp_path):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             Probe.seen = batch[0].clone()
 
-    trainer(tmp_path, max_steps=1, limit_val_batches=0, callbacks=[Probe()]).fit(m, DataLoader(TensorDataset(x, y), batch_size=2))
+    trainer(tmp_path, max_steps=1, limit_val_batches=0, callbacks=[Probe()]).fit(
+        m, DataLoader(TensorDataset(x, y), batch_size=2)
+    )
     assert torch.equal(Probe.seen, x.flip(-1))
 
 
@@ -166,9 +190,17 @@ def test_progress_refresh_lowers_the_default_bar_rate_and_tolerates_no_bar(tmp_p
     from fer.callbacks.progress import ProgressRefresh
 
     for enabled in (True, False):
-        tr = pl.Trainer(accelerator="cpu", max_steps=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
-                        enable_model_summary=False, enable_progress_bar=enabled, callbacks=[ProgressRefresh(7)],
-                        default_root_dir=tmp_path)
+        tr = pl.Trainer(
+            accelerator="cpu",
+            max_steps=1,
+            limit_val_batches=0,
+            logger=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            enable_progress_bar=enabled,
+            callbacks=[ProgressRefresh(7)],
+            default_root_dir=tmp_path,
+        )
         tr.fit(module(), DataLoader(data(4, 0), batch_size=4))
         if enabled:
             assert tr.progress_bar_callback.refresh_rate == 7

@@ -44,9 +44,18 @@ def test_train_across_switch_with_scheduler_then_resume(cfg_demo, tmp_path):
 @pytest.mark.parametrize("name", PAPER)
 def test_paper_backbone_runs_on_cpu(name, tmp_path, synthetic_dir):
     """What `python train.py experiment=demo backbone=<name> logger=none trainer.fast_dev_run=true` runs."""
-    cfg = compose_cfg(["experiment=demo", f"backbone={name}", "logger=none", "trainer.fast_dev_run=true",
-                       f"paths.synthetic_dir={synthetic_dir}", f"paths.cache_dir={tmp_path / 'cache'}",
-                       f"paths.root_dir={tmp_path}", "+trainer.enable_progress_bar=false"])
+    cfg = compose_cfg(
+        [
+            "experiment=demo",
+            f"backbone={name}",
+            "logger=none",
+            "trainer.fast_dev_run=true",
+            f"paths.synthetic_dir={synthetic_dir}",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+            f"paths.root_dir={tmp_path}",
+            "+trainer.enable_progress_bar=false",
+        ]
+    )
     with open_dict(cfg):
         cfg.paths.output_dir = cfg.hydra.runtime.output_dir = str(tmp_path / "run")
     assert cfg.model.net.pretrained is False  # the demo's backbone.pretrained=false beats the group's default

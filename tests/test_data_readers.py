@@ -41,6 +41,7 @@ def test_registry_has_every_reader():
 
 # ------------------------------------------------------------------------------------------------ KDEF
 
+
 def test_kdef_frontal_default_merges_series_and_reads_lowercase(kdef_root):
     samples = read_dataset("kdef", kdef_root)
     assert len(samples) == len(SUBJECTS) * 2 * 7  # frontal only, both series
@@ -49,7 +50,7 @@ def test_kdef_frontal_default_merges_series_and_reads_lowercase(kdef_root):
     assert subjects == {"kdef:F01": 14, "kdef:M02": 14, "kdef:F31": 14, "kdef:M31": 14}
     assert {s.meta["series"] for s in samples if s.subject == "kdef:F01"} == {"A", "B"}
     assert sum(s.path.endswith(".jpg") for s in samples) == len(SUBJECTS) * 7  # series B has lowercase .jpg
-    assert Counter(CLASSES[s.label] for s in samples) == {c: 8 for c in CLASSES}
+    assert Counter(CLASSES[s.label] for s in samples) == dict.fromkeys(CLASSES, 8)
     assert not any("AKDEF" in Path(s.path).parts for s in samples)
 
 
@@ -89,7 +90,9 @@ def test_kdef_wrong_roots(kdef_root, tmp_path):
         read_dataset("kdef", kdef_root / "KDEF" / "AF01")
     high = tmp_path / "downloads" / "unpacked"
     shutil.copytree(kdef_root, high / "KDEF_and_AKDEF")
-    with pytest.raises(DatasetLayoutError, match=r"KDEF images were found in .*KDEF_and_AKDEF/KDEF: point the root there"):
+    with pytest.raises(
+        DatasetLayoutError, match=r"KDEF images were found in .*KDEF_and_AKDEF/KDEF: point the root there"
+    ):
         read_dataset("kdef", tmp_path / "downloads")
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetLayoutError, match="empty folder"):
@@ -101,6 +104,7 @@ def test_kdef_wrong_roots(kdef_root, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ CK+
+
 
 @pytest.fixture(scope="module")
 def ck_root(tmp_path_factory) -> Path:
@@ -159,6 +163,7 @@ def test_ckplus_wrong_roots(ck_root, tmp_path):
 
 # ------------------------------------------------------------------------------------------------ JAFFE
 
+
 def test_jaffe_dots_gaps_and_non_tiff(tmp_path, caplog):
     root = jaffe_tree(tmp_path)
     with caplog.at_level(logging.WARNING):
@@ -178,6 +183,7 @@ def test_jaffe_dots_gaps_and_non_tiff(tmp_path, caplog):
 
 # ------------------------------------------------------------------------------------------------ folders
 
+
 def test_folder_names_codes_and_wrong_roots(tmp_path, caplog):
     web = folder_tree(tmp_path, "web")
     with caplog.at_level(logging.WARNING):
@@ -193,8 +199,9 @@ def test_folder_names_codes_and_wrong_roots(tmp_path, caplog):
 
 def test_pfa_keeps_source_kdef_subject(tmp_path):
     pfa = folder_tree(tmp_path, "pfa")
-    samples = read_dataset("folder", pfa, name="pfa", origin="pfa", subject_prefix="kdef",
-                           subject_pattern=r"[AB](?P<subject>[FM]\d{2})")
+    samples = read_dataset(
+        "folder", pfa, name="pfa", origin="pfa", subject_prefix="kdef", subject_pattern=r"[AB](?P<subject>[FM]\d{2})"
+    )
     assert Counter(s.subject for s in samples) == {"kdef:F01": 4, "kdef:M02": 4}  # series A and B merged
     assert all(s.origin == "pfa" for s in samples)
     assert Counter(CLASSES[s.label] for s in samples) == {"angry": 2, "happy": 4, "surprise": 2}
@@ -205,17 +212,27 @@ def test_folder_label_pattern_for_identity_folders(tmp_path):
     for ident in ("identity1", "identity2"):
         for stem in ("AF01ANS", "BM02HAS", "AF01XXS"):
             write(d / ident / f"{stem}.jpg", face())
-    samples = read_dataset("folder", d, name="pfa", origin="pfa", subject_prefix="kdef",
-                           subject_pattern=r"[AB](?P<subject>[FM]\d{2})",
-                           label_pattern=r"^[AB][FM]\d{2}(?P<label>[A-Z]{2})")
+    samples = read_dataset(
+        "folder",
+        d,
+        name="pfa",
+        origin="pfa",
+        subject_prefix="kdef",
+        subject_pattern=r"[AB](?P<subject>[FM]\d{2})",
+        label_pattern=r"^[AB][FM]\d{2}(?P<label>[A-Z]{2})",
+    )
     assert sorted((s.subject, CLASSES[s.label], s.meta["folder"]) for s in samples) == [
-        ("kdef:F01", "angry", "identity1"), ("kdef:F01", "angry", "identity2"),
-        ("kdef:M02", "happy", "identity1"), ("kdef:M02", "happy", "identity2")]
+        ("kdef:F01", "angry", "identity1"),
+        ("kdef:F01", "angry", "identity2"),
+        ("kdef:M02", "happy", "identity1"),
+        ("kdef:M02", "happy", "identity2"),
+    ]
     assert sorted(Path(x["file"]).name for x in samples.skipped) == ["AF01XXS.jpg"] * 2
     assert "unknown expression code 'XX'" in samples.skipped[0]["reason"]
 
 
 # ------------------------------------------------------------------------------------------------ FER2013
+
 
 def test_fer2013_csv_class_order_usage_and_bad_rows(tmp_path):
     csv_path = fer2013_csv(tmp_path / "fer2013")
@@ -224,7 +241,15 @@ def test_fer2013_csv_class_order_usage_and_bad_rows(tmp_path):
     assert len(samples) == 14 and len({s.subject for s in samples}) == 14
     by_row = {s.meta["row"]: s for s in samples}
     # CSV order: 0 angry 1 disgust 2 fear 3 happy 4 sad 5 surprise 6 neutral (row i has emotion i % 7)
-    assert [CLASSES[by_row[i + 2].label] for i in range(7)] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert [CLASSES[by_row[i + 2].label] for i in range(7)] == [
+        "angry",
+        "disgust",
+        "fear",
+        "happy",
+        "sad",
+        "surprise",
+        "neutral",
+    ]
     img = cv2.imread(by_row[3].path, cv2.IMREAD_UNCHANGED)
     assert img.shape == (48, 48) and np.array_equal(img.ravel(), (np.arange(48 * 48) * 2) % 256)
     assert Counter(s.meta["usage"] for s in samples) == {"Training": 5, "PublicTest": 5, "PrivateTest": 4}
@@ -254,10 +279,11 @@ def test_fer2013_folder_form_and_wrong_roots(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ CLI
 
+
 def test_summary_cli(kdef_root, ck_root, tmp_path, capsys):
     rc, out, _ = _summary(capsys, "kdef", kdef_root)
     assert rc == 0 and out["images"] == 56 and out["subjects"] == 4
-    assert out["per_class"] == {c: 8 for c in CLASSES}
+    assert out["per_class"] == dict.fromkeys(CLASSES, 8)
     rc, out, _ = _summary(capsys, "ckplus", ck_root, "-o", "keep_contempt=true")
     assert rc == 0 and out["per_class"]["contempt"] == 1 and out["subjects"] == 3
     rc, out, _ = _summary(capsys, "fer2013", fer2013_csv(tmp_path / "f"), "--cache-dir", tmp_path / "c")
@@ -269,7 +295,9 @@ def test_summary_cli(kdef_root, ck_root, tmp_path, capsys):
 def test_summary_cli_wrong_root_no_traceback(tmp_path):
     (tmp_path / "empty").mkdir()
     for args in (["kdef", str(tmp_path / "empty")], ["jaffe", str(tmp_path / "missing")]):
-        r = subprocess.run([sys.executable, "-m", "fer.data", "summary", *args], capture_output=True, text=True, cwd=ROOT)
+        r = subprocess.run(
+            [sys.executable, "-m", "fer.data", "summary", *args], capture_output=True, text=True, cwd=ROOT
+        )
         assert r.returncode == 2 and r.stdout == ""
         assert "Traceback" not in r.stderr and r.stderr.startswith("error: ") and args[1] in r.stderr
         assert "point the" in r.stderr  # the remedy

@@ -30,7 +30,7 @@ def test_summary_on_synthetic_kdef(trees, capsys):
     assert main(["summary", "kdef", str(trees["kdef"])]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["images"] == 2 * 2 * 7 and out["subjects"] == 2  # frontal only, series A + B per subject
-    assert out["per_class"] == {c: 4 for c in CLASSES}
+    assert out["per_class"] == dict.fromkeys(CLASSES, 4)
     both = read_dataset("kdef", trees["kdef"], angles=["S", "HL"])
     assert len(both) == 56 and {s.meta["angle"] for s in both} == {"S", "HL"}
 
@@ -45,8 +45,10 @@ def test_synthetic_ckplus_matches_its_label_files(trees):
     assert len(samples) == 2 * len(used)
     for s in samples:
         assert CLASSES[s.label] == (labels[s.meta["sequence"]] if s.meta["frame"] == "peak" else "neutral")
-    seqs = {p.parent.relative_to(trees["ckplus"] / "cohn-kanade-images").as_posix()
-            for p in (trees["ckplus"] / "cohn-kanade-images").glob("S*/*/*.png")}
+    seqs = {
+        p.parent.relative_to(trees["ckplus"] / "cohn-kanade-images").as_posix()
+        for p in (trees["ckplus"] / "cohn-kanade-images").glob("S*/*/*.png")
+    }
     assert seqs - set(labels)  # the renderer's unlabelled sequences exist and are not read
     assert len(read_dataset("ckplus", trees["ckplus"], keep_contempt=True)) == 2 * len(labels)
 
@@ -60,7 +62,9 @@ def test_synthetic_jaffe(trees):
 @pytest.mark.parametrize("style", ["kdef", "ckplus", "jaffe"])
 def test_prepare_synthetic_with_fixed_crops(trees, tmp_path, style):
     samples = read_dataset(style, trees[style])
-    p = prepare(samples, FaceOptions(detector="none", crop=FACE_CROP[style]), 32, "rgb", tmp_path, name=style, workers=1)
+    p = prepare(
+        samples, FaceOptions(detector="none", crop=FACE_CROP[style]), 32, "rgb", tmp_path, name=style, workers=1
+    )
     assert p.report["prepared"] == len(samples) and not p.report["skipped"] and p.report["no_face"] == 0
     assert p.images.shape == (len(samples), 32, 32, 3) and p.images.dtype == np.uint8
     if style != "kdef":  # grey datasets stay grey in RGB, including CK+'s few colour frames

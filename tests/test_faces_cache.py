@@ -17,8 +17,16 @@ from fer.data import cache as cache_mod
 from fer.data import faces as faces_mod
 from fer.data.__main__ import main
 from fer.data.cache import _crop_one, _init_worker, prepare
-from fer.data.faces import (FaceModelError, FaceOptions, crop_face, detect_faces, get_detector, locate_face,
-                            parse_ssd, parse_yunet)
+from fer.data.faces import (
+    FaceModelError,
+    FaceOptions,
+    crop_face,
+    detect_faces,
+    get_detector,
+    locate_face,
+    parse_ssd,
+    parse_yunet,
+)
 from fer.data.images import BadImageError, load_image
 from fer.data.readers import read_dataset
 from fer.data.sources import load_source
@@ -40,6 +48,7 @@ def _folder(root: Path, n: int = 6, size=(56, 76)) -> list:
 
 # ------------------------------------------------------------------------------------------------ decoding
 
+
 def test_load_image_odd_formats(tmp_path):
     Image.new("CMYK", (20, 10), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")  # pure red in CMYK
     assert tuple(load_image(tmp_path / "cmyk.jpg", "rgb")[5, 10]) == pytest.approx((0, 0, 255), abs=6)  # BGR
@@ -57,8 +66,9 @@ def test_load_image_odd_formats(tmp_path):
     assert load_image(tmp_path / "alpha.png", "gray").shape == (8, 8)
 
 
-@pytest.mark.parametrize("kind, message", [("empty", "zero-byte"), ("truncated", "truncated or corrupt"),
-                                           ("text", "not an image file")])
+@pytest.mark.parametrize(
+    "kind, message", [("empty", "zero-byte"), ("truncated", "truncated or corrupt"), ("text", "not an image file")]
+)
 def test_load_image_bad_files_name_file_and_remedy(tmp_path, kind, message):
     path = tmp_path / f"{kind}.jpg"
     ok, buf = cv2.imencode(".jpg", face(200, 200))
@@ -69,6 +79,7 @@ def test_load_image_bad_files_name_file_and_remedy(tmp_path, kind, message):
 
 
 # ------------------------------------------------------------------------------------------------ faces
+
 
 def test_haar_finds_the_astronaut_face(astronaut_bgr):
     for image in (astronaut_bgr, cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2GRAY)):
@@ -119,8 +130,13 @@ def test_model_detectors_name_where_to_get_the_files(tmp_path):
         get_detector(FaceOptions(detector="opencv_dnn"))
     (tmp_path / "deploy.prototxt").write_text("name: 'x'")
     with pytest.raises(FaceModelError, match=r"missing\.caffemodel not found.*samples/dnn/face_detector"):
-        get_detector(FaceOptions(detector="opencv_dnn", config=str(tmp_path / "deploy.prototxt"),
-                                 model=str(tmp_path / "missing.caffemodel")))
+        get_detector(
+            FaceOptions(
+                detector="opencv_dnn",
+                config=str(tmp_path / "deploy.prototxt"),
+                model=str(tmp_path / "missing.caffemodel"),
+            )
+        )
     with pytest.raises(FaceModelError, match=r"yunet\.onnx not found.*opencv_zoo.*face_detection_yunet"):
         get_detector(FaceOptions(detector="yunet", model=str(tmp_path / "yunet.onnx")))
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
@@ -135,7 +151,9 @@ def test_model_output_parsing():
     ssd[0, 0, 2] = [0, 1, 0.8, 0.5, 0.5, 1.2, 1.1]  # leaves the image: clipped
     boxes = parse_ssd(ssd, 200, 100, 0.5)
     assert len(boxes) == 2
-    assert boxes[0] == pytest.approx((50, 10, 100, 50), abs=1e-3) and boxes[1] == pytest.approx((100, 50, 100, 50), abs=1e-3)
+    assert boxes[0] == pytest.approx((50, 10, 100, 50), abs=1e-3) and boxes[1] == pytest.approx(
+        (100, 50, 100, 50), abs=1e-3
+    )
     yn = np.zeros((2, 15), np.float32)
     yn[0, :4], yn[1, :4] = (10, 20, 30, 40), (1, 1, 0, 5)
     assert parse_yunet(yn) == [(10.0, 20.0, 30.0, 40.0)] and parse_yunet(None) == []
@@ -162,6 +180,7 @@ def test_detector_built_once_per_worker_process(monkeypatch, tmp_path):
 
 # ------------------------------------------------------------------------------------------------ cache
 
+
 def test_cache_reuses_and_keys_on_everything(tmp_path):
     samples = _folder(tmp_path / "faces")
     opts = FaceOptions(detector="none")
@@ -171,8 +190,12 @@ def test_cache_reuses_and_keys_on_everything(tmp_path):
     b = prepare(samples, opts, 32, "gray", tmp_path / "c", name="t")
     assert b.report["from_cache"] and b.report["built_by"] == a.report["built_by"]
     assert np.array_equal(a.images, b.images) and [s.path for s in a.samples] == [s.path for s in b.samples]
-    variants = [(opts, 48, "gray"), (opts, 32, "rgb"), (FaceOptions(detector="haar"), 32, "gray"),
-                (FaceOptions(detector="none", crop=(0.1, 0.1, 0.9, 0.9)), 32, "gray")]
+    variants = [
+        (opts, 48, "gray"),
+        (opts, 32, "rgb"),
+        (FaceOptions(detector="haar"), 32, "gray"),
+        (FaceOptions(detector="none", crop=(0.1, 0.1, 0.9, 0.9)), 32, "gray"),
+    ]
     keys = {cache_mod.cache_key(samples, *v) for v in variants} | {cache_mod.cache_key(samples, opts, 32, "gray")}
     assert len(keys) == 5
     k0 = cache_mod.cache_key(samples, opts, 32, "gray")
@@ -285,8 +308,21 @@ def test_prepare_cli_reports_no_face_and_skips(tmp_path, capsys):
     root = tmp_path / "web"
     _folder(root, n=3)
     (root / "sad" / "broken.png").write_bytes(b"")
-    rc = main(["prepare", "folder", str(root), "--cache-dir", str(tmp_path / "c"), "--size", "32",
-               "--on-no-face", "skip", "--workers", "1"])
+    rc = main(
+        [
+            "prepare",
+            "folder",
+            str(root),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--size",
+            "32",
+            "--on-no-face",
+            "skip",
+            "--workers",
+            "1",
+        ]
+    )
     out, err = capsys.readouterr()  # drawn faces: haar finds none, and on_no_face=skip leaves nothing
     assert rc == 2 and out == "" and "none of the 4 images could be prepared" in err
     assert [x.name for x in (tmp_path / "c").iterdir() if not x.name.startswith(".")] == []
@@ -302,8 +338,21 @@ def test_prepare_cli_skip_policy_lists_no_face(tmp_path, capsys, astronaut_bgr):
     root = tmp_path / "web"
     write(root / "happy" / "astronaut.jpg", astronaut_bgr)
     write(root / "happy" / "blank.jpg", np.full((300, 300, 3), 90, np.uint8))
-    rc = main(["prepare", "folder", str(root), "--cache-dir", str(tmp_path / "c"), "--size", "32",
-               "--on-no-face", "skip", "--workers", "1"])
+    rc = main(
+        [
+            "prepare",
+            "folder",
+            str(root),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--size",
+            "32",
+            "--on-no-face",
+            "skip",
+            "--workers",
+            "1",
+        ]
+    )
     report = json.loads(capsys.readouterr().out)
     assert rc == 0 and report["prepared"] == 1 and report["no_face"] == 1
     assert [Path(f).name for f in report["no_face_files"]] == ["blank.jpg"]
@@ -336,8 +385,12 @@ def test_cli_prepare_is_reused_by_training(tmp_path, capsys):
     from tests.data_trees import kdef_tree
 
     root = kdef_tree(tmp_path, subjects=(("F", 1),), angles=("S",), quirks=False)
-    assert main(["prepare", "kdef", str(root), "--cache-dir", str(tmp_path / "c"), "--size", "32", "--workers", "1"]) == 0
+    assert (
+        main(["prepare", "kdef", str(root), "--cache-dir", str(tmp_path / "c"), "--size", "32", "--workers", "1"]) == 0
+    )
     built = json.loads(capsys.readouterr().out)
     cfg = compose_cfg([f"paths.kdef={root}", f"paths.root_dir={tmp_path}"])
-    p = load_source("kdef", cfg.sources.kdef, OmegaConf.to_container(cfg.faces, resolve=True), 32, "gray", tmp_path / "c")
+    p = load_source(
+        "kdef", cfg.sources.kdef, OmegaConf.to_container(cfg.faces, resolve=True), 32, "gray", tmp_path / "c"
+    )
     assert p.report["from_cache"] and p.report["built_by"] == built["built_by"] and len(p.samples) == 14

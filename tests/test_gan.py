@@ -25,8 +25,13 @@ from fer.models.components.dcgan import Discriminator, Generator
 from fer.models.gan import GANModule
 from tests.conftest import ROOT, compose_cfg
 
-TINY = ["gan.module.g_features=8", "gan.module.d_features=8", "gan.module.grid_size=8", "gan.batch_size=8",
-        "gan.trainer.enable_progress_bar=false"]
+TINY = [
+    "gan.module.g_features=8",
+    "gan.module.d_features=8",
+    "gan.module.grid_size=8",
+    "gan.batch_size=8",
+    "gan.trainer.enable_progress_bar=false",
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +45,20 @@ def kdef_root(tmp_path_factory) -> Path:
 
 
 def gan_cfg(tmp_path: Path, kdef_root: Path, overrides: list[str]):
-    cfg = compose_cfg(["task=gan", "logger=none", "faces=none", f"dataset.root={kdef_root}",
-                       f"paths.root_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}",
-                       f"out_dir={tmp_path / 'gan_q'}", *TINY, *overrides], config_name="generate.yaml")
+    cfg = compose_cfg(
+        [
+            "task=gan",
+            "logger=none",
+            "faces=none",
+            f"dataset.root={kdef_root}",
+            f"paths.root_dir={tmp_path}",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+            f"out_dir={tmp_path / 'gan_q'}",
+            *TINY,
+            *overrides,
+        ],
+        config_name="generate.yaml",
+    )
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path / "run")
         cfg.hydra.runtime.output_dir = str(tmp_path / "run")
@@ -88,8 +104,14 @@ def test_rejects_unsupported_size():
 
 
 def test_one_epoch_moves_both_losses(tmp_path, kdef_root):
-    faces = load_source("kdef", {"reader": "kdef", "root": str(kdef_root), "options": {"angles": ["S"]}},
-                        {"detector": "none"}, 64, "gray", tmp_path / "cache")
+    faces = load_source(
+        "kdef",
+        {"reader": "kdef", "root": str(kdef_root), "options": {"angles": ["S"]}},
+        {"detector": "none"},
+        64,
+        "gray",
+        tmp_path / "cache",
+    )
     happy = faces.subset(np.flatnonzero(faces.labels == class_index("happy")))
     x = torch.from_numpy(np.asarray(happy.images)).permute(0, 3, 1, 2).float() / 127.5 - 1
     loader = DataLoader(TensorDataset(x), batch_size=4, shuffle=True, drop_last=True)
@@ -97,8 +119,15 @@ def test_one_epoch_moves_both_losses(tmp_path, kdef_root):
     model = GANModule(image_size=64, channels=1, g_features=8, d_features=8, grid_size=4)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     logger = CSVLogger(tmp_path, name="csv")
-    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=logger, log_every_n_steps=1,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=logger,
+        log_every_n_steps=1,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, loader)
     batches = len(x) // 4
     assert trainer.global_step == 2 * batches  # every optimizer step (G and D) counts as a global step
@@ -139,8 +168,13 @@ def test_sampling_manifest_resume_and_reading(tmp_path, kdef_root):
 
     assert read_gan_seen_subjects(out) == set(subjects)
     assert task.leaked_subjects(out, ["kdef:F01", "kdef:F09"]) == {"happy": ["kdef:F01"], "sad": ["kdef:F01"]}
-    task.run(gan_cfg(tmp_path, kdef_root, ["emotion=sad", "gan.max_epochs=1", "gan.samples_per_class=7",
-                                           "gan.exclude_subjects=[kdef:F01]"]))
+    task.run(
+        gan_cfg(
+            tmp_path,
+            kdef_root,
+            ["emotion=sad", "gan.max_epochs=1", "gan.samples_per_class=7", "gan.exclude_subjects=[kdef:F01]"],
+        )
+    )
     assert task.leaked_subjects(out, ["kdef:F01"]) == {"happy": ["kdef:F01"]}
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["classes"]["sad"]["train_images"] == 6
@@ -149,7 +183,14 @@ def test_sampling_manifest_resume_and_reading(tmp_path, kdef_root):
     samples = read_folder(out, name="gan_q", origin="gan")
     assert len(samples) == 14 and {s.origin for s in samples} == {"gan"}
     assert {CLASSES[s.label] for s in samples} == {"happy", "sad"} and len({s.subject for s in samples}) == 14
-    prepared = load_source("gan_q", {**OmegaConf.to_container(cfg.sources.gan_q, resolve=True), "root": str(out)}, cfg.faces, 32, "gray", tmp_path / "cache")
+    prepared = load_source(
+        "gan_q",
+        {**OmegaConf.to_container(cfg.sources.gan_q, resolve=True), "root": str(out)},
+        cfg.faces,
+        32,
+        "gray",
+        tmp_path / "cache",
+    )
     assert np.bincount(prepared.labels, minlength=7)[[class_index("happy"), class_index("sad")]].tolist() == [7, 7]
 
     # Sampling is deterministic for a seed, and a rerun with the same settings skips it.
@@ -185,15 +226,21 @@ def test_extra_web_faces_join_training(tmp_path, kdef_root):
     for i, src in enumerate(sorted(kdef_root.rglob("*HAS.JPG"))[:3]):
         cv2.imwrite(str(web / "happy" / f"actor{i}.jpg"), cv2.imread(str(src)))
     cv2.imwrite(str(web / "sad" / "actor9.jpg"), cv2.imread(str(src)))
-    cfg = gan_cfg(tmp_path, kdef_root, ["emotion=happy", "gan.max_epochs=1", "gan.samples_per_class=2",
-                                        "gan.extra_sources=[web]", f"paths.web={web}"])
+    cfg = gan_cfg(
+        tmp_path,
+        kdef_root,
+        ["emotion=happy", "gan.max_epochs=1", "gan.samples_per_class=2", "gan.extra_sources=[web]", f"paths.web={web}"],
+    )
     task.run(cfg)
     entry = json.loads((tmp_path / "gan_q" / "manifest.json").read_text())["classes"]["happy"]
     assert entry["train_sources"] == {"kdef": 8, "web": 3} and entry["train_images"] == 11
     assert [s for s in entry["seen_subjects"] if s.startswith("web:")] == [f"web:happy/actor{i}.jpg" for i in range(3)]
     with pytest.raises(MissingSourceError, match="paths.web"):
-        task.run(gan_cfg(tmp_path, kdef_root, ["emotion=happy", "gan.extra_sources=[web]",
-                                               f"paths.web={tmp_path / 'nowhere'}"]))
+        task.run(
+            gan_cfg(
+                tmp_path, kdef_root, ["emotion=happy", "gan.extra_sources=[web]", f"paths.web={tmp_path / 'nowhere'}"]
+            )
+        )
 
 
 def _merge(args):
@@ -228,8 +275,17 @@ def test_generate_command_as_outside_scripts_call_it(tmp_path, kdef_root):
     """The exact contract: real sources (Haar detector, centre-crop fallback), 64 px defaults, 150 samples."""
     out = tmp_path / "gan_out"
     env = {**os.environ, "FER_ROOT": str(tmp_path), "PYTHONWARNINGS": "ignore"}
-    cmd = [sys.executable, str(ROOT / "generate.py"), "task=gan", "emotion=happy", "dataset=kdef",
-           f"dataset.root={kdef_root}", "gan.max_epochs=1", f"out_dir={out}", "logger=none"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "generate.py"),
+        "task=gan",
+        "emotion=happy",
+        "dataset=kdef",
+        f"dataset.root={kdef_root}",
+        "gan.max_epochs=1",
+        f"out_dir={out}",
+        "logger=none",
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(list((out / "happy").glob("*.png"))) >= 150
@@ -241,9 +297,21 @@ def test_multirun_over_emotions(tmp_path, kdef_root):
     """`-m emotion=a,b`: one Hydra job per emotion, all writing into one out_dir and one manifest."""
     out = tmp_path / "gan_out"
     env = {**os.environ, "FER_ROOT": str(tmp_path), "PYTHONWARNINGS": "ignore"}
-    cmd = [sys.executable, str(ROOT / "generate.py"), "-m", "task=gan", "emotion=angry,fear", "faces=none",
-           f"dataset.root={kdef_root}", "gan.max_epochs=1", "gan.samples_per_class=3", f"out_dir={out}",
-           "logger=none", f"hydra.sweep.dir={tmp_path / 'sweep'}", *TINY]
+    cmd = [
+        sys.executable,
+        str(ROOT / "generate.py"),
+        "-m",
+        "task=gan",
+        "emotion=angry,fear",
+        "faces=none",
+        f"dataset.root={kdef_root}",
+        "gan.max_epochs=1",
+        "gan.samples_per_class=3",
+        f"out_dir={out}",
+        "logger=none",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        *TINY,
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads((out / "manifest.json").read_text())
@@ -261,8 +329,15 @@ def classifier_ckpt(tmp_path) -> Path:
     checkpoint of ClassifierModule (random weights, one optimizer step on random data)."""
     from hydra.utils import instantiate
 
-    cfg = compose_cfg(["backbone=resnet10t", "backbone.pretrained=false", "backbone.input_size=32", "logger=none",
-                       f"paths.root_dir={tmp_path}"])
+    cfg = compose_cfg(
+        [
+            "backbone=resnet10t",
+            "backbone.pretrained=false",
+            "backbone.input_size=32",
+            "logger=none",
+            f"paths.root_dir={tmp_path}",
+        ]
+    )
     run = tmp_path / "clf_run"
     (run / ".hydra").mkdir(parents=True)
     plain = OmegaConf.create({k: v for k, v in OmegaConf.to_container(cfg).items() if k != "hydra"})
@@ -270,8 +345,14 @@ def classifier_ckpt(tmp_path) -> Path:
     model = instantiate(cfg.model)
     x = torch.randint(0, 255, (8, 1, 32, 32), dtype=torch.uint8)
     y = torch.randint(0, 7, (8,))
-    trainer = pl.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_steps=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, DataLoader(TensorDataset(x, y), batch_size=8))
     ckpt = run / "checkpoints" / "last.ckpt"
     trainer.save_checkpoint(ckpt)
@@ -283,18 +364,31 @@ def test_gan_eval_reports_accuracy_collapse_and_copies(tmp_path, kdef_root, clas
 
     # Samples: "happy" = real happy faces themselves (copies); "sad" = one sad face repeated (collapse).
     # Written at the classifier's input size, so the eval's crops of samples and of real faces are identical.
-    faces = load_source("kdef", {"reader": "kdef", "root": str(kdef_root)}, {"detector": "none"}, 32, "gray",
-                        tmp_path / "cache")
+    faces = load_source(
+        "kdef", {"reader": "kdef", "root": str(kdef_root)}, {"detector": "none"}, 32, "gray", tmp_path / "cache"
+    )
     samples = tmp_path / "samples"
-    for emotion, idx in (("happy", np.flatnonzero(faces.labels == 3)),
-                         ("sad", [np.flatnonzero(faces.labels == 5)[0]] * 6)):
+    for emotion, idx in (
+        ("happy", np.flatnonzero(faces.labels == 3)),
+        ("sad", [np.flatnonzero(faces.labels == 5)[0]] * 6),
+    ):
         (samples / emotion).mkdir(parents=True)
         for i, j in enumerate(idx):
             cv2.imwrite(str(samples / emotion / f"{emotion}_{i:04d}.png"), np.asarray(faces.images[j])[:, :, 0])
-    cfg = compose_cfg(["task=gan_eval", "logger=none", "faces=none", f"dataset.root={kdef_root}",
-                       f"paths.root_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}",
-                       f"gan_eval.checkpoint={classifier_ckpt}", f"gan_eval.samples_dir={samples}",
-                       f"out_dir={tmp_path / 'eval'}"], config_name="generate.yaml")
+    cfg = compose_cfg(
+        [
+            "task=gan_eval",
+            "logger=none",
+            "faces=none",
+            f"dataset.root={kdef_root}",
+            f"paths.root_dir={tmp_path}",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+            f"gan_eval.checkpoint={classifier_ckpt}",
+            f"gan_eval.samples_dir={samples}",
+            f"out_dir={tmp_path / 'eval'}",
+        ],
+        config_name="generate.yaml",
+    )
     result = gan_eval.run(cfg)
     report = json.loads((tmp_path / "eval" / "gan_eval.json").read_text())
     assert set(report["classes"]) == {"happy", "sad"}

@@ -29,15 +29,24 @@ def loaders(n: int = 16, batch: int = 8, seed: int = 0):
 
 def make_module(backbone: str = "resnet10t", scheduler=None, seed: int = 0, lr: float = 1e-2) -> ClassifierModule:
     torch.manual_seed(seed)
-    return ClassifierModule(FERNet(backbone, pretrained=False), optimizer=partial(torch.optim.SGD, lr=lr, momentum=0.9),
-                            scheduler=scheduler)
+    return ClassifierModule(
+        FERNet(backbone, pretrained=False), optimizer=partial(torch.optim.SGD, lr=lr, momentum=0.9), scheduler=scheduler
+    )
 
 
 def make_trainer(tmp_path, callbacks, max_epochs: int, **kw) -> pl.Trainer:
-    return pl.Trainer(accelerator="cpu", max_epochs=max_epochs, callbacks=callbacks, logger=False,
-                      enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                      default_root_dir=tmp_path, enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
-                      **kw)
+    return pl.Trainer(
+        accelerator="cpu",
+        max_epochs=max_epochs,
+        callbacks=callbacks,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+        **kw,
+    )
 
 
 class Recorder(Callback):
@@ -60,7 +69,7 @@ class Recorder(Callback):
 
 def expected_unfrozen(module: ClassifierModule, k: int) -> set[str]:
     blocks = trunk_blocks(module.net.trunk, module.net.unused_trunk_params)
-    return {f"net.trunk.{n}" for b in blocks[len(blocks) - k:] for n in b}
+    return {f"net.trunk.{n}" for b in blocks[len(blocks) - k :] for n in b}
 
 
 def head_names(module) -> set[str]:
@@ -128,8 +137,9 @@ def test_unfrozen_batchnorm_statistics_move_frozen_ones_do_not(tmp_path):
 def _fit_with_checkpoints(tmp_path, max_epochs: int, unfreeze_at: int):
     module, rec = make_module(), Recorder()
     train, val = loaders()
-    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="e{epoch}", save_top_k=-1, every_n_epochs=1,
-                           auto_insert_metric_name=False)
+    ckpt = ModelCheckpoint(
+        dirpath=tmp_path / "ckpt", filename="e{epoch}", save_top_k=-1, every_n_epochs=1, auto_insert_metric_name=False
+    )
     switch = PhaseSwitch(unfreeze_at=unfreeze_at, k=2, lr=1e-4, head_lr=5e-3)
     make_trainer(tmp_path, [switch, rec, ckpt], max_epochs=max_epochs).fit(module, train, val)
     return module, rec
@@ -172,8 +182,11 @@ def test_resume_before_switch_switches(tmp_path):
 
 @pytest.mark.parametrize("kind", ["cosine", "plateau"])
 def test_schedulers_follow_the_added_group(tmp_path, kind):
-    sched = (partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=8) if kind == "cosine"
-             else partial(torch.optim.lr_scheduler.ReduceLROnPlateau, patience=0, factor=0.5, min_lr=1e-7))
+    sched = (
+        partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=8)
+        if kind == "cosine"
+        else partial(torch.optim.lr_scheduler.ReduceLROnPlateau, patience=0, factor=0.5, min_lr=1e-7)
+    )
     module = make_module(scheduler=sched)
     train, val = loaders()
     trainer = make_trainer(tmp_path, [PhaseSwitch(unfreeze_at=1, k=2, lr=1e-4)], max_epochs=4)

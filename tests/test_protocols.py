@@ -97,9 +97,20 @@ def kdef_like(tmp_path):
 
 
 def _dm(tmp_path, train, pool=None, fold=0, split_seed=0, protocol="kfold", tests=None):
-    return FERDataModule(train=train, pool=pool or {}, tests=tests or {}, protocol=protocol, fold=fold, n_folds=5,
-                         val_fraction=0.2, split_seed=split_seed, image_size=16, cache_dir=str(tmp_path / "cache"),
-                         output_dir=str(tmp_path / f"run{fold}"), faces={"detector": "none"})
+    return FERDataModule(
+        train=train,
+        pool=pool or {},
+        tests=tests or {},
+        protocol=protocol,
+        fold=fold,
+        n_folds=5,
+        val_fraction=0.2,
+        split_seed=split_seed,
+        image_size=16,
+        cache_dir=str(tmp_path / "cache"),
+        output_dir=str(tmp_path / f"run{fold}"),
+        faces={"detector": "none"},
+    )
 
 
 def test_kfold_with_a_gan_trained_on_all_subjects_says_so(tmp_path, kdef_like):
@@ -107,8 +118,12 @@ def test_kfold_with_a_gan_trained_on_all_subjects_says_so(tmp_path, kdef_like):
     seen = [f"F{i:02d}" for i in range(10)]  # trained on all of KDEF
     _write_tree(gan, {"angry": [f"g{i}.png" for i in range(4)]}, {"classes": {"angry": {"seen_subjects": seen}}})
     # As Hydra passes it: a DictConfig, not a dict.
-    train = OmegaConf.create({"kdef": _folder_source(kdef_like, pattern=r"(?P<subject>F\d\d)", prefix="kdef"),
-                              "gan_q": _folder_source(gan, origin="gan")})
+    train = OmegaConf.create(
+        {
+            "kdef": _folder_source(kdef_like, pattern=r"(?P<subject>F\d\d)", prefix="kdef"),
+            "gan_q": _folder_source(gan, origin="gan"),
+        }
+    )
     dm = _dm(tmp_path, train, fold=1)
     dm.setup("fit")
     test_subjects = set(dm.split["subjects"]["test:fold1"])
@@ -127,8 +142,10 @@ def test_kfold_with_a_per_fold_gan_is_clean(tmp_path, kdef_like):
     train_subjects = [s.split(":")[1] for s in probe.split["subjects"]["train"]]
     gan = tmp_path / "gan_fold2"
     _write_tree(gan, {"happy": ["g0.png", "g1.png"]}, {"classes": {"happy": {"seen_subjects": train_subjects}}})
-    train = {"kdef": _folder_source(kdef_like, pattern=r"(?P<subject>F\d\d)", prefix="kdef"),
-             "gan_q": _folder_source(gan, origin="gan")}
+    train = {
+        "kdef": _folder_source(kdef_like, pattern=r"(?P<subject>F\d\d)", prefix="kdef"),
+        "gan_q": _folder_source(gan, origin="gan"),
+    }
     dm = _dm(tmp_path, train, fold=2)
     dm.setup("fit")
     assert dm.split["subjects"]["test:fold2"] == probe.split["subjects"]["test:fold2"]  # GAN samples move no fold
@@ -151,8 +168,10 @@ def test_cross_db_val_is_held_out_training_subjects_without_their_derived_images
     _write_tree(aug, {"angry": [f"F{i:02d}AN_aug{j}.png" for i in range(10) for j in range(2)]})
     jaffe = tmp_path / "jaffe"
     _write_tree(jaffe, {"happy": [f"J{i}HA.png" for i in range(3)]})
-    train = {"kdef": _folder_source(kdef_like, pattern=r"(?P<subject>F\d\d)", prefix="kdef"),
-             "aug": _folder_source(aug, origin="offline_aug", pattern=r"(?P<subject>F\d\d)", prefix="kdef")}
+    train = {
+        "kdef": _folder_source(kdef_like, pattern=r"(?P<subject>F\d\d)", prefix="kdef"),
+        "aug": _folder_source(aug, origin="offline_aug", pattern=r"(?P<subject>F\d\d)", prefix="kdef"),
+    }
     tests = {"jaffe": _folder_source(jaffe, pattern=r"(?P<subject>J\d)", prefix="jaffe"), "ckplus": None}
     dm = _dm(tmp_path, train, protocol="cross_db", tests=tests)
     dm.setup("fit")
@@ -173,7 +192,9 @@ def test_split_seed_and_training_seed_are_separate_and_paper_experiments_sweep_t
     assert compose_cfg(["experiment=paper_cross_db", "split_seed=3"]).data.split_seed == 3
     assert cfg.protocol.name == "cross_db"
     params = cfg.hydra.sweeper.params
-    jobs = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()]), None)[0]
+    jobs = BasicSweeper.split_arguments(
+        OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()]), None
+    )[0]
     assert len(jobs) == 5 * 4 * 3
     assert set(params.data.split(",")) == {"kdef", "kdef_ol", "kdef_pfa", "kdef_q", "kdef_pfa_q"}
     assert set(params.backbone.split(",")) == {"vgg16", "vgg19", "inception_v3", "inception_resnet_v2"}

@@ -17,27 +17,51 @@ EXCLUDE = ["experiment", "logger", "hydra.sweep.dir"]
 
 def _multirun_yaml(sweep, params: dict, task: list[str]):
     sweep.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create({"hydra": {
-        "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper", "max_batch_size": None,
-                    "params": params},
-        "overrides": {"task": task},
-        "job": {"config": {"override_dirname": {"exclude_keys": EXCLUDE, "kv_sep": "=", "item_sep": ","}}},
-    }}), sweep / "multirun.yaml")
+    OmegaConf.save(
+        OmegaConf.create(
+            {
+                "hydra": {
+                    "sweeper": {
+                        "_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                        "max_batch_size": None,
+                        "params": params,
+                    },
+                    "overrides": {"task": task},
+                    "job": {"config": {"override_dirname": {"exclude_keys": EXCLUDE, "kv_sep": "=", "item_sep": ","}}},
+                }
+            }
+        ),
+        sweep / "multirun.yaml",
+    )
 
 
 def _acc(variant, seed, test):
     return round(0.5 + 0.05 * seed + (0.1 if variant == "kdef_pfa" else 0) + (0.02 if test == "jaffe" else 0), 4)
 
 
-def _run(sweep, folder, overrides, variant, backbone, seed, tests, protocol="cross_db", fold=None, synthetic=True,
-         gan=False):
+def _run(
+    sweep, folder, overrides, variant, backbone, seed, tests, protocol="cross_db", fold=None, synthetic=True, gan=False
+):
     d = sweep / folder
     d.mkdir(parents=True, exist_ok=True)
-    res = {"task_name": "t", "overrides": overrides, "variant": variant, "backbone": backbone, "protocol": protocol,
-           "fold": fold, "seed": seed, "split_seed": 0, "metrics": {"val/acc": 0.9},
-           "tests": {name: {"acc": acc, "f1": acc, "n": 20, "recall": {c: acc for c in CLASSES},
-                            "confusion": [[0] * 7] * 7} for name, acc in tests.items()},
-           "skipped_tests": [], "synthetic_data": synthetic, "gan_saw_test_subjects": gan}
+    res = {
+        "task_name": "t",
+        "overrides": overrides,
+        "variant": variant,
+        "backbone": backbone,
+        "protocol": protocol,
+        "fold": fold,
+        "seed": seed,
+        "split_seed": 0,
+        "metrics": {"val/acc": 0.9},
+        "tests": {
+            name: {"acc": acc, "f1": acc, "n": 20, "recall": dict.fromkeys(CLASSES, acc), "confusion": [[0] * 7] * 7}
+            for name, acc in tests.items()
+        },
+        "skipped_tests": [],
+        "synthetic_data": synthetic,
+        "gan_saw_test_subjects": gan,
+    }
     (d / "results.json").write_text(json.dumps(res))
 
 
@@ -45,7 +69,9 @@ def _run(sweep, folder, overrides, variant, backbone, seed, tests, protocol="cro
 def cross_db_sweep(tmp_path):
     """2 variants x 3 seeds planned; kdef_pfa seed 3 failed, kdef_pfa seed 2 interrupted (last.ckpt only)."""
     sweep = tmp_path / "sweep"
-    _multirun_yaml(sweep, {"data": "kdef,kdef_pfa", "seed": "1,2,3"}, ["experiment=demo", "logger=none", "backbone=resnet10t"])
+    _multirun_yaml(
+        sweep, {"data": "kdef,kdef_pfa", "seed": "1,2,3"}, ["experiment=demo", "logger=none", "backbone=resnet10t"]
+    )
     for variant in ("kdef", "kdef_pfa"):
         for seed in (1, 2, 3):
             ov = ["backbone=resnet10t", f"data={variant}", f"seed={seed}"]
@@ -57,8 +83,15 @@ def cross_db_sweep(tmp_path):
                 (sweep / folder / "checkpoints").mkdir(parents=True)
                 (sweep / folder / "checkpoints" / "last.ckpt").write_bytes(b"x")
             else:
-                _run(sweep, folder, ["experiment=demo", "logger=none"] + ov, variant, "resnet10t", seed,
-                     {"ckplus": _acc(variant, seed, "ckplus"), "jaffe": _acc(variant, seed, "jaffe")})
+                _run(
+                    sweep,
+                    folder,
+                    ["experiment=demo", "logger=none"] + ov,
+                    variant,
+                    "resnet10t",
+                    seed,
+                    {"ckplus": _acc(variant, seed, "ckplus"), "jaffe": _acc(variant, seed, "jaffe")},
+                )
     return sweep
 
 
@@ -77,7 +110,10 @@ def test_cross_db_table_statistics_and_missing_runs(cross_db_sweep, capsys):
     assert pfa_jaffe["n"] == "1" and pfa_jaffe["std"] == "" and pfa_jaffe["seeds"] == "1"  # no spread from one run
     # The partial sweep names its missing runs and why.
     assert "Missing runs (2 of 6 planned)" in out
-    assert "- data=kdef_pfa,seed=3 (failed: RuntimeError: CUDA out of memory): `backbone=resnet10t,data=kdef_pfa,seed=3`" in out
+    assert (
+        "- data=kdef_pfa,seed=3 (failed: RuntimeError: CUDA out of memory): `backbone=resnet10t,data=kdef_pfa,seed=3`"
+        in out
+    )
     assert "- data=kdef_pfa,seed=2 (unfinished, resumable): `backbone=resnet10t,data=kdef_pfa,seed=2`" in out
     assert "paper" not in out  # synthetic runs get no paper reference row
     per_class = list(csv.DictReader((cross_db_sweep / "report_per_class.csv").open()))
@@ -90,9 +126,19 @@ def test_kfold_table_pools_folds_and_shows_the_reference_for_real_data(tmp_path)
     sweep = tmp_path / "kfold"
     _multirun_yaml(sweep, {"protocol.fold": "0,1,2,3,4"}, ["backbone=inception_resnet_v2"])
     for k in range(5):
-        _run(sweep, f"backbone=inception_resnet_v2,protocol.fold={k}", ["backbone=inception_resnet_v2", f"protocol.fold={k}"],
-             "kdef", "inception_resnet_v2", 1, {f"fold{k}": 0.9 + 0.01 * k}, protocol="kfold", fold=k,
-             synthetic=False, gan=k == 0)
+        _run(
+            sweep,
+            f"backbone=inception_resnet_v2,protocol.fold={k}",
+            ["backbone=inception_resnet_v2", f"protocol.fold={k}"],
+            "kdef",
+            "inception_resnet_v2",
+            1,
+            {f"fold{k}": 0.9 + 0.01 * k},
+            protocol="kfold",
+            fold=k,
+            synthetic=False,
+            gan=k == 0,
+        )
     result = report(sweep)
     (row,) = result["rows"]
     assert row["test_name"] == "k-fold" and row["n"] == 5 and row["folds"] == [0, 1, 2, 3, 4]
@@ -110,7 +156,10 @@ def test_runs_with_other_settings_are_kept_apart(tmp_path):
             ov = ["trainer.max_epochs=5", f"model.optimizer.lr={lr}", f"seed={seed}"]  # max_epochs: shared by all
             _run(sweep, ",".join(ov), ov, "kdef", "vgg16", seed, {"ckplus": 0.5 + float(lr)})
     rows = report(sweep)["rows"]
-    assert sorted((r["setting"], r["n"]) for r in rows) == [("model.optimizer.lr=0.001", 2), ("model.optimizer.lr=0.01", 2)]
+    assert sorted((r["setting"], r["n"]) for r in rows) == [
+        ("model.optimizer.lr=0.001", 2),
+        ("model.optimizer.lr=0.01", 2),
+    ]
 
 
 def test_bad_sweep_folders_give_clear_errors(tmp_path, capsys):

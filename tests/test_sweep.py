@@ -42,8 +42,11 @@ class FitProbe(pl.Callback):
 
 # The smallest synthetic trees that still give every split side subjects; the jobs render with the same
 # options, so they find these trees already rendered.
-TINY = {"kdef": {"subjects": 6, "angles": ["S"], "akdef": False}, "ckplus": {"subjects": 5, "sequences_per_subject": 2},
-        "jaffe": {"subjects": 5}}
+TINY = {
+    "kdef": {"subjects": 6, "angles": ["S"], "akdef": False},
+    "ckplus": {"subjects": 5, "sequences_per_subject": 2},
+    "jaffe": {"subjects": 5},
+}
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +60,26 @@ def _tiny_overrides() -> list[str]:
 
 def _sweep(sweep_dir: Path, synthetic_dir: Path, cache: Path, fail: str | None = None):
     # The outside scripts' form (`-m experiment=demo seed=1,2 logger=none hydra.sweep.dir=<dir>`), shrunk.
-    cmd = [sys.executable, "train.py", "-m", "experiment=demo", "seed=1,2", "logger=none", f"hydra.sweep.dir={sweep_dir}",
-           f"paths.synthetic_dir={synthetic_dir}", f"paths.cache_dir={cache}", "backbone.input_size=32",
-           "trainer.max_epochs=2", "callbacks.phase_switch.unfreeze_at=1", "+trainer.limit_train_batches=2",
-           "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1", "+trainer.enable_progress_bar=false",
-           "+callbacks.fit_probe._target_=tests.test_sweep.FitProbe", *_tiny_overrides()]
+    cmd = [
+        sys.executable,
+        "train.py",
+        "-m",
+        "experiment=demo",
+        "seed=1,2",
+        "logger=none",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"paths.synthetic_dir={synthetic_dir}",
+        f"paths.cache_dir={cache}",
+        "backbone.input_size=32",
+        "trainer.max_epochs=2",
+        "callbacks.phase_switch.unfreeze_at=1",
+        "+trainer.limit_train_batches=2",
+        "+trainer.limit_val_batches=1",
+        "+trainer.limit_test_batches=1",
+        "+trainer.enable_progress_bar=false",
+        "+callbacks.fit_probe._target_=tests.test_sweep.FitProbe",
+        *_tiny_overrides(),
+    ]
     env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
     env.pop(FAIL_ENV, None)
     if fail:
@@ -93,12 +111,17 @@ def test_interrupted_sweep_resumes_each_job_once_and_reports(tmp_path, tiny_synt
     assert not (jobs[1] / "results.json").exists() and (jobs[1] / "checkpoints" / "last.ckpt").is_file()
     marker = json.loads((jobs[1] / "failed.json").read_text())
     assert "injected failure" in marker["error"]
-    assert f"FAILED seed=1: RuntimeError: injected failure in the middle of training\n    {jobs[1]}" in log  # listed at the end
+    assert (
+        f"FAILED seed=1: RuntimeError: injected failure in the middle of training\n    {jobs[1]}" in log
+    )  # listed at the end
     assert log.rstrip().endswith(f"report: python -m fer.report {sweep}"), log[-2000:]
 
     partial = subprocess.run([sys.executable, "-m", "fer.report", str(sweep)], cwd=ROOT, capture_output=True, text=True)
     assert partial.returncode == 0, partial.stderr
-    assert "Missing runs (1 of 2 planned)" in partial.stdout and f"- seed=1 (failed: RuntimeError: injected" in partial.stdout
+    assert (
+        "Missing runs (1 of 2 planned)" in partial.stdout
+        and "- seed=1 (failed: RuntimeError: injected" in partial.stdout
+    )
 
     second = _sweep(sweep, synthetic_dir, cache)
     assert second.returncode == 0, second.stdout + second.stderr
@@ -112,7 +135,12 @@ def test_interrupted_sweep_resumes_each_job_once_and_reports(tmp_path, tiny_synt
         assert set(res["tests"]) == {"ckplus", "jaffe"} and res["gan_saw_test_subjects"] is False
         assert f"seed={seed}" in res["overrides"] and "experiment=demo" in res["overrides"]
         split = json.loads((d / "split.json").read_text())
-        assert split["digest"] == res["split"]["digest"] and set(split["subjects"]) == {"train", "val", "test:ckplus", "test:jaffe"}
+        assert split["digest"] == res["split"]["digest"] and set(split["subjects"]) == {
+            "train",
+            "val",
+            "test:ckplus",
+            "test:jaffe",
+        }
     # The same split seed gives the same split for both training seeds.
     assert len({json.loads((d / "split.json").read_text())["digest"] for d in jobs.values()}) == 1
 
@@ -122,8 +150,12 @@ def test_interrupted_sweep_resumes_each_job_once_and_reports(tmp_path, tiny_synt
     rows = {r["test_set"]: r for r in csv.DictReader((sweep / "report.csv").open())}
     assert set(rows) == {"CK+", "JAFFE"}
     for r in rows.values():
-        accs = [json.loads((d / "results.json").read_text())["tests"]["ckplus" if r["test_set"] == "CK+" else "jaffe"]["acc"]
-                for d in jobs.values()]
+        accs = [
+            json.loads((d / "results.json").read_text())["tests"]["ckplus" if r["test_set"] == "CK+" else "jaffe"][
+                "acc"
+            ]
+            for d in jobs.values()
+        ]
         assert r["n"] == "2" and r["seeds"] == "1 2" and float(r["mean"]) == pytest_approx(50 * sum(accs))
     assert (sweep / "report.png").is_file() and (sweep / "report_per_class.csv").is_file()
 
@@ -174,12 +206,22 @@ def test_a_finished_run_is_skipped_only_when_it_is_the_same_configuration(tmp_pa
     cfg = compose_cfg(["experiment=demo", "logger=none", "seed=2"])
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path)
-    same = {"task_name": "demo", "variant": "kdef", "backbone": "resnet10t", "protocol": "cross_db", "fold": None,
-            "seed": 2, "split_seed": 0, "metrics": {"val/acc": 0.5}}
+    same = {
+        "task_name": "demo",
+        "variant": "kdef",
+        "backbone": "resnet10t",
+        "protocol": "cross_db",
+        "fold": None,
+        "seed": 2,
+        "split_seed": 0,
+        "metrics": {"val/acc": 0.5},
+    }
     (tmp_path / "results.json").write_text(json.dumps(same))
     assert train(cfg)["metrics"] == {"val/acc": 0.5}  # skipped: nothing trains, the stored results come back
     (tmp_path / "results.json").write_text(json.dumps({**same, "task_name": "paper_cross_db", "backbone": "vgg16"}))
-    with pytest.raises(RuntimeError, match="belongs to another configuration.*backbone: 'vgg16' there, 'resnet10t' now"):
+    with pytest.raises(
+        RuntimeError, match="belongs to another configuration.*backbone: 'vgg16' there, 'resnet10t' now"
+    ):
         train(cfg)
 
 
@@ -192,11 +234,21 @@ def test_sweep_summary_marks_failures_and_lists_them(tmp_path, capsys):
     sweep = tmp_path / "sweep"
     seeds = range(1, MAX_LISTED + 6)
     sweep.mkdir()
-    OmegaConf.save(OmegaConf.create({"hydra": {
-        "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
-                    "params": {"seed": ",".join(map(str, seeds))}},
-        "overrides": {"task": ["experiment=demo"]},
-        "job": {"config": {"override_dirname": {"exclude_keys": ["experiment"]}}}}}), sweep / "multirun.yaml")
+    OmegaConf.save(
+        OmegaConf.create(
+            {
+                "hydra": {
+                    "sweeper": {
+                        "_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                        "params": {"seed": ",".join(map(str, seeds))},
+                    },
+                    "overrides": {"task": ["experiment=demo"]},
+                    "job": {"config": {"override_dirname": {"exclude_keys": ["experiment"]}}},
+                }
+            }
+        ),
+        sweep / "multirun.yaml",
+    )
     cb = SweepSummary()
     cb.on_multirun_start(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
     job = OmegaConf.create({"hydra": {"runtime": {"output_dir": str(sweep / "seed=3")}}})
@@ -225,10 +277,22 @@ def test_kfold_run_end_to_end_on_the_union(tmp_path, tiny_synthetic):
     from tests.conftest import compose_cfg
     from train import train
 
-    cfg = compose_cfg(["experiment=demo", "logger=none", "protocol=kfold", "protocol.fold=1",
-                       f"paths.synthetic_dir={tiny_synthetic}", f"paths.cache_dir={tmp_path / 'cache'}",
-                       "backbone.input_size=32", "trainer.max_epochs=1", "+trainer.limit_train_batches=1",
-                       "+trainer.limit_val_batches=1", "+trainer.enable_progress_bar=false", *_tiny_overrides()])
+    cfg = compose_cfg(
+        [
+            "experiment=demo",
+            "logger=none",
+            "protocol=kfold",
+            "protocol.fold=1",
+            f"paths.synthetic_dir={tiny_synthetic}",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+            "backbone.input_size=32",
+            "trainer.max_epochs=1",
+            "+trainer.limit_train_batches=1",
+            "+trainer.limit_val_batches=1",
+            "+trainer.enable_progress_bar=false",
+            *_tiny_overrides(),
+        ]
+    )
     with open_dict(cfg):
         cfg.paths.output_dir = cfg.hydra.runtime.output_dir = str(tmp_path / "runs" / "fold1")
     res = train(cfg)
@@ -237,6 +301,8 @@ def test_kfold_run_end_to_end_on_the_union(tmp_path, tiny_synthetic):
     split = json.loads((tmp_path / "runs" / "fold1" / "split.json").read_text())["subjects"]
     test = set(split["test:fold1"])
     assert {s.split(":")[0] for s in test} == {"kdef", "ckplus", "jaffe"}  # folds drawn from the union
-    assert not test & set(split["train"]) and not test & set(split["val"]) and not set(split["val"]) & set(split["train"])
+    assert (
+        not test & set(split["train"]) and not test & set(split["val"]) and not set(split["val"]) & set(split["train"])
+    )
     (row,) = report(tmp_path / "runs")["rows"]
     assert row["test_name"] == "k-fold" and row["folds"] == [1] and row["n"] == 1

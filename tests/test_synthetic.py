@@ -13,13 +13,29 @@ from PIL import Image
 
 from fer.data import synthetic as syn
 from fer.data.synthetic import (
-    CLASSES, FACE_CROP, FEATURE_BOX, STYLES, FaceParams, draw_face, face_crop, render, render_ckplus, render_jaffe,
+    CLASSES,
+    FACE_CROP,
+    FEATURE_BOX,
+    STYLES,
+    FaceParams,
+    draw_face,
+    face_crop,
+    render,
+    render_ckplus,
     render_kdef,
 )
 
 KDEF_FILE = re.compile(r"^[AB][FM]\d{2}(AF|AN|DI|HA|NE|SA|SU)(FL|HL|S|HR|FR)\.JPG$")
 KDEF_FOLDER = re.compile(r"^[AB][FM]\d{2}$")
-KDEF_EXPR = {"AF": "fear", "AN": "angry", "DI": "disgust", "HA": "happy", "NE": "neutral", "SA": "sad", "SU": "surprise"}
+KDEF_EXPR = {
+    "AF": "fear",
+    "AN": "angry",
+    "DI": "disgust",
+    "HA": "happy",
+    "NE": "neutral",
+    "SA": "sad",
+    "SU": "surprise",
+}
 CK_IMAGE = re.compile(r"^cohn-kanade-images/(S\d{3})/(\d{3})/\1_\2_(\d{8})\.png$")
 CK_LABEL = re.compile(r"^Emotion/(S\d{3})/(\d{3})/\1_\2_(\d{8})_emotion\.txt$")
 JAFFE_CODES = {"AN", "DI", "FE", "HA", "NE", "SA", "SU"}
@@ -30,6 +46,7 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 # ---------------------------------------------------------------------------------------------- KDEF
+
 
 @pytest.fixture(scope="module")
 def kdef_dir(tmp_path_factory) -> Path:
@@ -63,6 +80,7 @@ def test_kdef_layout(kdef_dir: Path):
 
 def test_kdef_series_are_the_same_person(kdef_dir: Path):
     """A and B sessions share identity: the same subject's frontal neutral faces are closer than two subjects'."""
+
     def face(name):
         im = cv2.imread(str(kdef_dir / "KDEF" / name[:4] / name), cv2.IMREAD_GRAYSCALE)
         return cv2.resize(face_crop(im, "kdef"), (32, 32), interpolation=cv2.INTER_AREA).astype(float)
@@ -73,6 +91,7 @@ def test_kdef_series_are_the_same_person(kdef_dir: Path):
 
 
 # ---------------------------------------------------------------------------------------------- CK+
+
 
 @pytest.fixture(scope="module")
 def ck_dir(tmp_path_factory) -> Path:
@@ -126,7 +145,7 @@ def test_ckplus_sequence_goes_from_neutral_to_peak(ck_dir: Path):
     frames = sorted((ck_dir / "cohn-kanade-images" / subj / seq).glob("*.png"))
     grey = [cv2.imread(str(f), cv2.IMREAD_GRAYSCALE).astype(float) for f in frames]
     # consecutive frames change little, the sequence as a whole changes more
-    steps = [np.abs(a - b).mean() for a, b in zip(grey, grey[1:])]
+    steps = [np.abs(a - b).mean() for a, b in zip(grey, grey[1:], strict=False)]
     assert np.abs(grey[0] - grey[-1]).mean() > max(steps) * 0.9
 
 
@@ -138,6 +157,7 @@ def test_ckplus_contempt_sequences(tmp_path: Path):
 
 
 # ---------------------------------------------------------------------------------------------- JAFFE
+
 
 def test_jaffe_layout(tmp_path: Path):
     summary = render(("jaffe"), tmp_path, subjects=2, per_expression=2)
@@ -160,6 +180,7 @@ def test_jaffe_layout(tmp_path: Path):
 
 
 # ---------------------------------------------------------------------------------------------- API
+
 
 def test_draw_face_api():
     rng = np.random.default_rng(0)
@@ -186,21 +207,25 @@ def test_intensity_zero_is_neutral():
     fp = FaceParams.sample(np.random.default_rng(3))
     actions = syn.sample_actions("surprise", np.random.default_rng(4))
     nuis = syn._sample_nuisance("kdef", np.random.default_rng(6))
-    kw = dict(actions=actions, nuisance=nuis, style="kdef")
+    kw = {"actions": actions, "nuisance": nuis, "style": "kdef"}
     zero = draw_face(fp, "surprise", 0.0, (281, 381), np.random.default_rng(7), **kw).astype(float)
     peak = draw_face(fp, "surprise", 1.0, (281, 381), np.random.default_rng(7), **kw).astype(float)
-    neutral_actions = dict(actions, **{k: 0.0 for k in syn._ACTIONS})
+    neutral_actions = dict(actions, **dict.fromkeys(syn._ACTIONS, 0.0))
     neutral = draw_face(fp, "neutral", 1.0, (281, 381), np.random.default_rng(7), **dict(kw, actions=neutral_actions))
     assert np.abs(zero - neutral).mean() < 0.5 < np.abs(zero - peak).mean()
 
 
 # ---------------------------------------------------------------------------------------------- determinism, cache
 
-@pytest.mark.parametrize("style,kw", [
-    ("kdef", dict(subjects=2, angles=("HL",))),
-    ("ckplus", dict(subjects=2, sequences_per_subject=2, frames=(3, 4))),
-    ("jaffe", dict(subjects=2, per_expression=1)),
-])
+
+@pytest.mark.parametrize(
+    "style,kw",
+    [
+        ("kdef", {"subjects": 2, "angles": ("HL",)}),
+        ("ckplus", {"subjects": 2, "sequences_per_subject": 2, "frames": (3, 4)}),
+        ("jaffe", {"subjects": 2, "per_expression": 1}),
+    ],
+)
 def test_deterministic_and_cached(tmp_path: Path, style: str, kw: dict):
     a, b = tmp_path / "a", tmp_path / "b"
     render(style, a, seed=3, **kw)
@@ -238,6 +263,7 @@ def test_incomplete_render_is_redone(tmp_path: Path):
 
 
 # ---------------------------------------------------------------------------------------------- learnability
+
 
 def _softmax_regression(x, y, classes, lam=1e-2, iters=400, lr=0.5):
     w = np.zeros((x.shape[1], classes))

@@ -40,11 +40,21 @@ def test_short_training_on_kdef_style_beats_chance(tmp_path, synthetic_dir):
 
     With 5 held-out subjects (70 images) chance accuracy has a standard deviation of about 0.04, so 0.25 is
     well clear of it; the run typically reaches 0.35-0.6."""
-    cfg = compose_cfg([
-        "experiment=demo", "logger=none", *synthetic_overrides(synthetic_dir),
-        f"paths.cache_dir={tmp_path / 'cache'}", f"paths.root_dir={tmp_path}", "seed=3",
-        "backbone.input_size=48", "trainer.max_epochs=12", "protocol.val_fraction=0.3", "protocol.tests=null", "+trainer.enable_progress_bar=false",
-    ])
+    cfg = compose_cfg(
+        [
+            "experiment=demo",
+            "logger=none",
+            *synthetic_overrides(synthetic_dir),
+            f"paths.cache_dir={tmp_path / 'cache'}",
+            f"paths.root_dir={tmp_path}",
+            "seed=3",
+            "backbone.input_size=48",
+            "trainer.max_epochs=12",
+            "protocol.val_fraction=0.3",
+            "protocol.tests=null",
+            "+trainer.enable_progress_bar=false",
+        ]
+    )
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path / "run")
         cfg.hydra.runtime.output_dir = str(tmp_path / "run")

@@ -19,8 +19,12 @@ from fer.data.variants import gan_subset
 from tests.conftest import compose_cfg
 
 VARIANTS = {  # variant -> its training sources
-    "kdef": {"kdef"}, "kdef_ol": {"kdef"}, "kdef_pfa": {"kdef", "pfa"}, "kdef_q": {"kdef", "gan_q"},
-    "kdef_pfa_q": {"kdef", "pfa", "gan_q"}, "kdef_gan_q": {"gan_q"},
+    "kdef": {"kdef"},
+    "kdef_ol": {"kdef"},
+    "kdef_pfa": {"kdef", "pfa"},
+    "kdef_q": {"kdef", "gan_q"},
+    "kdef_pfa_q": {"kdef", "pfa", "gan_q"},
+    "kdef_gan_q": {"gan_q"},
 }
 GAN_PER_CLASS = 6
 PFA_SUBJECTS = ("F01", "M01", "F02", "M02", "F03", "M03")  # the synthetic KDEF subjects
@@ -39,18 +43,31 @@ def world(tmp_path_factory) -> Path:
         for k in range(GAN_PER_CLASS):
             Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8)).save(root / "gan" / c / f"{k:04d}.png")
         for subject in PFA_SUBJECTS:
-            Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8)).save(root / "pfa" / c / f"A{subject}_{c}.jpg")
+            Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8)).save(
+                root / "pfa" / c / f"A{subject}_{c}.jpg"
+            )
     return root
 
 
 def data_cfg(world: Path, variant: str, *overrides: str):
-    cfg = compose_cfg([
-        f"data={variant}", "sources=synthetic", f"paths.synthetic_dir={world / 'synthetic'}",
-        "++sources.kdef.synthetic_options={subjects: 6, angles: [S], akdef: false}",
-        f"paths.root_dir={world}", f"paths.data_dir={world / 'data'}", f"paths.cache_dir={world / 'cache'}",
-        f"paths.gan_q={world / 'gan'}", f"paths.pfa={world / 'pfa'}", "backbone=resnet10t", "backbone.input_size=32",
-        "protocol.tests=null", "logger=none", *overrides,
-    ])
+    cfg = compose_cfg(
+        [
+            f"data={variant}",
+            "sources=synthetic",
+            f"paths.synthetic_dir={world / 'synthetic'}",
+            "++sources.kdef.synthetic_options={subjects: 6, angles: [S], akdef: false}",
+            f"paths.root_dir={world}",
+            f"paths.data_dir={world / 'data'}",
+            f"paths.cache_dir={world / 'cache'}",
+            f"paths.gan_q={world / 'gan'}",
+            f"paths.pfa={world / 'pfa'}",
+            "backbone=resnet10t",
+            "backbone.input_size=32",
+            "protocol.tests=null",
+            "logger=none",
+            *overrides,
+        ]
+    )
     with open_dict(cfg):
         cfg.paths.output_dir = str(world / "run")
     return cfg
@@ -66,12 +83,15 @@ def aug_rows(world: Path, copies_dir: str = "kdef-32px-gray") -> list[dict]:
     """Every augmented copy in the training-time cache (all subjects, before the split)."""
     rows = []
     for m in sorted((world / "data" / "generated" / "offline_aug" / copies_dir).glob("*/manifest.json")):
-        rows += [{**r, "folder": m.parent.name, "copies": json.loads(m.read_text())["settings"]["copies"]}
-                 for r in json.loads(m.read_text())["rows"]]
+        rows += [
+            {**r, "folder": m.parent.name, "copies": json.loads(m.read_text())["settings"]["copies"]}
+            for r in json.loads(m.read_text())["rows"]
+        ]
     return rows
 
 
 # --- configs --------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_variant_config_composes_its_sources(variant, tmp_path):
@@ -89,12 +109,20 @@ def test_variant_config_composes_its_sources(variant, tmp_path):
     if "pfa" in train:
         assert train["pfa"]["options"]["origin"] == "pfa" and train["pfa"]["options"]["subject_prefix"] == "kdef"
     # the switch and the knobs compose on top of any variant, as a sweep would set them
-    cfg = compose_cfg([f"data={variant}", f"paths.root_dir={tmp_path}", "data.offline_aug.enabled=true",
-                       "data.offline_aug.copies=2", "data.gan_fraction=0.5"])
+    cfg = compose_cfg(
+        [
+            f"data={variant}",
+            f"paths.root_dir={tmp_path}",
+            "data.offline_aug.enabled=true",
+            "data.offline_aug.copies=2",
+            "data.gan_fraction=0.5",
+        ]
+    )
     assert cfg.data.offline_aug.enabled and cfg.data.offline_aug.copies == 2 and cfg.data.gan_fraction == 0.5
 
 
 # --- missing sources ------------------------------------------------------------------------------------
+
 
 def test_missing_gan_samples_name_the_source_path_and_command(world, tmp_path):
     missing = tmp_path / "not_generated_yet"
@@ -108,11 +136,14 @@ def test_missing_gan_samples_name_the_source_path_and_command(world, tmp_path):
 
 
 def test_missing_pfa_names_the_source_path_and_remedy(world):
-    with pytest.raises(MissingSourceError, match=r"source 'pfa': root .*no_pfa_here does not exist; place the PFA images"):
+    with pytest.raises(
+        MissingSourceError, match=r"source 'pfa': root .*no_pfa_here does not exist; place the PFA images"
+    ):
         setup(data_cfg(world, "kdef_pfa", f"paths.pfa={world / 'no_pfa_here'}"))
 
 
 # --- no augmented copy of a held-out subject reaches training -------------------------------------------
+
 
 def test_cross_db_keeps_augmented_copies_of_validation_subjects_out_of_training(world):
     dm = setup(data_cfg(world, "kdef_ol"))
@@ -135,7 +166,9 @@ def test_cross_db_keeps_augmented_copies_of_validation_subjects_out_of_training(
     i = next(i for i, r in enumerate(rows) if r["subject"] in val_subjects)
     from fer.data.samples import Sample
 
-    leaked = Sample("x.png", rows[i]["label"], rows[i]["subject"], "kdef", origin="offline_aug", source=rows[i]["source_path"])
+    leaked = Sample(
+        "x.png", rows[i]["label"], rows[i]["subject"], "kdef", origin="offline_aug", source=rows[i]["source_path"]
+    )
     with pytest.raises(LeakageError):
         check_no_leakage(train + [leaked], val=val)
     with pytest.raises(LeakageError, match="source"):
@@ -144,8 +177,17 @@ def test_cross_db_keeps_augmented_copies_of_validation_subjects_out_of_training(
 
 @pytest.mark.parametrize("fold", [0, 2])
 def test_kfold_keeps_augmented_copies_of_test_and_validation_subjects_out_of_training(world, fold):
-    cfg = data_cfg(world, "kdef", "protocol=kfold", "protocol.n_folds=3", f"protocol.fold={fold}", "protocol.pool=null",
-                   "protocol.val_fraction=0.2", "data.offline_aug.enabled=true", "data.offline_aug.copies=2")
+    cfg = data_cfg(
+        world,
+        "kdef",
+        "protocol=kfold",
+        "protocol.n_folds=3",
+        f"protocol.fold={fold}",
+        "protocol.pool=null",
+        "protocol.val_fraction=0.2",
+        "data.offline_aug.enabled=true",
+        "data.offline_aug.copies=2",
+    )
     dm = setup(cfg)
     train = dm.train_set.samples
     test = dm.test_sets[f"fold{fold}"].samples
@@ -176,6 +218,7 @@ def test_training_cache_is_reused_and_keyed_by_settings(world):
 
 
 # --- GAN samples and their fraction ---------------------------------------------------------------------
+
 
 def test_gan_fraction_is_a_deterministic_nested_per_class_subset(world):
     cfg = data_cfg(world, "kdef_q")

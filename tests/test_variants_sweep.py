@@ -13,10 +13,22 @@ from tests.conftest import ROOT
 
 def test_sweep_over_variants_runs_every_job_and_names_missing_sources(tmp_path):
     env = {**os.environ, "FER_ROOT": str(tmp_path), "WANDB_MODE": "offline"}
-    cmd = [sys.executable, str(ROOT / "train.py"), "-m", "data=kdef_pfa,kdef_ol,kdef_q", "experiment=demo", "logger=none",
-           "++sources.kdef.synthetic_options={subjects:6,angles:[S],akdef:false}", "protocol.tests=null",
-           "backbone.input_size=32", "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
-           "+trainer.limit_val_batches=1", "+trainer.enable_progress_bar=false", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "-m",
+        "data=kdef_pfa,kdef_ol,kdef_q",
+        "experiment=demo",
+        "logger=none",
+        "++sources.kdef.synthetic_options={subjects:6,angles:[S],akdef:false}",
+        "protocol.tests=null",
+        "backbone.input_size=32",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=2",
+        "+trainer.limit_val_batches=1",
+        "+trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, "a sweep with failed jobs must not report success"
@@ -25,5 +37,7 @@ def test_sweep_over_variants_runs_every_job_and_names_missing_sources(tmp_path):
     train, val = results[0]["split"]["images"]["train"], results[0]["split"]["images"]["val"]
     assert train == 6 * (84 - val)  # the originals of the training subjects and 5 copies each
     assert f"source 'pfa': root {tmp_path / 'data' / 'PFA'} does not exist; place the PFA images" in out
-    assert (f"source 'gan_q': root {tmp_path / 'data' / 'generated' / 'kdef_gan_q'} does not exist; "
-            f"python generate.py task=gan emotion=<class> (for each class) out_dir=") in out
+    assert (
+        f"source 'gan_q': root {tmp_path / 'data' / 'generated' / 'kdef_gan_q'} does not exist; "
+        f"python generate.py task=gan emotion=<class> (for each class) out_dir="
+    ) in out

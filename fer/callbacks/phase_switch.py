@@ -36,13 +36,16 @@ def trunk_blocks(trunk: nn.Module, exclude: set[str] | list[str] = ()) -> list[l
         groups = group_parameters(trunk, trunk.group_matcher(coarse=False))
         blocks = [[n for n in names if n in named] for _, names in sorted(groups.items())]
     else:  # plain modules: one block per parameterised child
-        blocks = [[f"{c}.{n}" for n, _ in m.named_parameters() if f"{c}.{n}" in named] for c, m in trunk.named_children()]
+        blocks = [
+            [f"{c}.{n}" for n, _ in m.named_parameters() if f"{c}.{n}" in named] for c, m in trunk.named_children()
+        ]
     return [b for b in blocks if b]
 
 
 class PhaseSwitch(BaseFinetuning):
-    def __init__(self, unfreeze_at: int = 10, k: int = 2, lr: float = 1e-5, head_lr: float | None = None,
-                 train_bn: bool = False):
+    def __init__(
+        self, unfreeze_at: int = 10, k: int = 2, lr: float = 1e-5, head_lr: float | None = None, train_bn: bool = False
+    ):
         """`k=-1` unfreezes every block, `k=0` none; `head_lr`, when set, becomes the head's learning rate in phase 2.
         `train_bn=True` lets BatchNorm of the frozen trunk keep training (statistics and affine parameters)."""
         super().__init__()
@@ -59,7 +62,7 @@ class PhaseSwitch(BaseFinetuning):
         blocks = self.blocks(pl_module)
         if self.k > len(blocks):
             log.warning("phase_switch.k=%d but the trunk has %d blocks: unfreezing all", self.k, len(blocks))
-        chosen = blocks if self.k < 0 else blocks[max(len(blocks) - self.k, 0):] if self.k else []
+        chosen = blocks if self.k < 0 else blocks[max(len(blocks) - self.k, 0) :] if self.k else []
         return [n for b in chosen for n in b]
 
     def _params(self, pl_module) -> list[nn.Parameter]:
@@ -87,9 +90,15 @@ class PhaseSwitch(BaseFinetuning):
         if self.head_lr is not None:
             optimizer.param_groups[0]["lr"] = float(self.head_lr)
         self._sync_schedulers(pl_module, optimizer)
-        log.info("phase 2 at epoch %d: %d of %d trunk blocks trainable (%d parameters) at lr=%g, head lr=%g", epoch,
-                 self.k if self.k >= 0 else len(self.blocks(pl_module)), len(self.blocks(pl_module)),
-                 sum(p.numel() for p in missing), self.lr, optimizer.param_groups[0]["lr"])
+        log.info(
+            "phase 2 at epoch %d: %d of %d trunk blocks trainable (%d parameters) at lr=%g, head lr=%g",
+            epoch,
+            self.k if self.k >= 0 else len(self.blocks(pl_module)),
+            len(self.blocks(pl_module)),
+            sum(p.numel() for p in missing),
+            self.lr,
+            optimizer.param_groups[0]["lr"],
+        )
 
     @staticmethod
     def _make_trainable(trunk: nn.Module, params: list[nn.Parameter]) -> None:
@@ -106,14 +115,14 @@ class PhaseSwitch(BaseFinetuning):
     def _sync_schedulers(pl_module: pl.LightningModule, optimizer: Optimizer) -> None:
         """A group added mid-training must be known to the schedulers (their per-group lists would be short)."""
         trainer = pl_module._trainer
-        for config in (trainer.lr_scheduler_configs if trainer is not None else []):
+        for config in trainer.lr_scheduler_configs if trainer is not None else []:
             s = config.scheduler
             if getattr(s, "optimizer", None) is not optimizer:
                 continue
             for g in optimizer.param_groups:
                 g.setdefault("initial_lr", g["lr"])
             if hasattr(s, "base_lrs"):  # LRScheduler: the new group starts from its own lr
-                s.base_lrs = list(s.base_lrs) + [g["initial_lr"] for g in optimizer.param_groups[len(s.base_lrs):]]
+                s.base_lrs = list(s.base_lrs) + [g["initial_lr"] for g in optimizer.param_groups[len(s.base_lrs) :]]
                 s._last_lr = [g["lr"] for g in optimizer.param_groups]
             if hasattr(s, "min_lrs"):  # ReduceLROnPlateau
                 s.min_lrs = list(s.min_lrs) + [s.min_lrs[-1]] * (len(optimizer.param_groups) - len(s.min_lrs))

@@ -22,7 +22,15 @@ def plot_confusion(cm, class_names, title: str, path: str | Path) -> Path:
     ax.set_yticks(range(len(class_names)), class_names)
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
-            ax.text(j, i, int(cm[i, j]), ha="center", va="center", color="white" if rows[i, j] > 0.5 else "black", fontsize=8)
+            ax.text(
+                j,
+                i,
+                int(cm[i, j]),
+                ha="center",
+                va="center",
+                color="white" if rows[i, j] > 0.5 else "black",
+                fontsize=8,
+            )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=10)
@@ -53,8 +61,12 @@ class ConfusionMatrixPlot(Callback):
             self._save(trainer, "val", r, f"validation, epoch {r['epoch']} ({which})", pl_module.hparams.class_names)
 
     def _save(self, trainer, name: str, r: dict, title: str, class_names) -> None:
-        path = plot_confusion(r["confusion"], class_names, f"{title}\nacc {100 * r['acc']:.1f}%, macro-F1 {100 * r['f1']:.1f}% (n={r['n']})",
-                              Path(self.out_dir) / f"confusion_{name}.png")
+        path = plot_confusion(
+            r["confusion"],
+            class_names,
+            f"{title}\nacc {100 * r['acc']:.1f}%, macro-F1 {100 * r['f1']:.1f}% (n={r['n']})",
+            Path(self.out_dir) / f"confusion_{name}.png",
+        )
         for lg in trainer.loggers:
             if hasattr(lg, "log_image"):
                 lg.log_image(key=f"{name}/confusion" if name == "val" else f"test/{name}/confusion", images=[str(path)])

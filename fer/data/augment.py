@@ -29,6 +29,8 @@ Folder layout written by `augment_to_folder` and read back by `read_augmented` (
 
 from __future__ import annotations
 
+from fer.errors import UserError
+
 import hashlib
 import json
 import logging
@@ -52,7 +54,7 @@ AUGMENT_VERSION = 1
 STAMP, MANIFEST, PREVIEW = "augment.json", "manifest.json", "preview.png"
 
 
-class AugmentSettingsError(ValueError):
+class AugmentSettingsError(UserError, ValueError):
     """An output folder holds augmentation made with other settings (or from other source crops)."""
 
 

@@ -13,6 +13,8 @@ Detector objects are built once per process (`get_detector` keeps them), never o
 
 from __future__ import annotations
 
+from fer.errors import UserError
+
 import json
 import os
 from collections import Counter
@@ -37,7 +39,7 @@ YUNET_HELP = (
 )
 
 
-class FaceModelError(ValueError):
+class FaceModelError(UserError, ValueError):
     """A detector's model file is missing or unreadable; the message says where to get it."""
 
 

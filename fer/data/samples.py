@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from fer.errors import UserError
+
 ORIGINS = ("original", "offline_aug", "gan", "pfa", "web")
 
 
@@ -32,5 +34,5 @@ class Sample:
         return asdict(self)
 
 
-class DatasetLayoutError(FileNotFoundError):
+class DatasetLayoutError(UserError, FileNotFoundError):
     """A dataset root does not look like the layout the reader expects; the message says what was expected."""

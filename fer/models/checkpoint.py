@@ -30,14 +30,19 @@ def load_classifier(checkpoint: str | Path, run_config: str | None = None) -> tu
     """A ClassifierModule from a train.py checkpoint; returns it (eval mode) and its input settings."""
     checkpoint = Path(checkpoint).expanduser()
     if not checkpoint.is_file():
-        raise FileNotFoundError(f"gan_eval.checkpoint={checkpoint} does not exist; pass a train.py checkpoint "
-                                "(<run folder>/checkpoints/*.ckpt)")
+        raise FileNotFoundError(
+            f"gan_eval.checkpoint={checkpoint} does not exist; pass a train.py checkpoint "
+            "(<run folder>/checkpoints/*.ckpt)"
+        )
     run_cfg = OmegaConf.load(find_run_config(checkpoint, run_config))
     # The trained weights come from the checkpoint: never fetch ImageNet weights to build the network.
     net = hydra.utils.instantiate(run_cfg.model.net, pretrained=False, checkpoint_path=None)
     # Evaluation only: no optimizer (the checkpoint's hyperparameters hold plain values, so it loads safely).
     model = ClassifierModule.load_from_checkpoint(checkpoint, net=net, optimizer=None, map_location="cpu")
     model.eval()
-    inputs = {"image_size": int(run_cfg.data.image_size), "color": str(run_cfg.data.color),
-              "class_names": list(model.hparams.class_names)}
+    inputs = {
+        "image_size": int(run_cfg.data.image_size),
+        "color": str(run_cfg.data.color),
+        "class_names": list(model.hparams.class_names),
+    }
     return model, inputs

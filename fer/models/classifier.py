@@ -10,19 +10,26 @@ import torch.nn.functional as F
 from timm.data import resolve_model_data_config
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score, MulticlassRecall
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassRecall,
+)
 
 from fer.classes import CLASSES
 from fer.models.components.backbone import FERNet
 
 
 def make_metrics(num_classes: int) -> MetricCollection:
-    return MetricCollection({
-        "acc": MulticlassAccuracy(num_classes, average="micro"),
-        "f1": MulticlassF1Score(num_classes, average="macro"),
-        "recall": MulticlassRecall(num_classes, average="none"),
-        "cm": MulticlassConfusionMatrix(num_classes),
-    })
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(num_classes, average="micro"),
+            "f1": MulticlassF1Score(num_classes, average="macro"),
+            "recall": MulticlassRecall(num_classes, average="none"),
+            "cm": MulticlassConfusionMatrix(num_classes),
+        }
+    )
 
 
 class ClassifierModule(pl.LightningModule):
@@ -98,7 +105,7 @@ class ClassifierModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         m = self.val_metrics.compute()
         self.log_dict({"val/acc": m["acc"], "val/f1": m["f1"]}, prog_bar=True)
-        self.log_dict({f"val/recall/{c}": r for c, r in zip(self.hparams.class_names, m["recall"])})
+        self.log_dict({f"val/recall/{c}": r for c, r in zip(self.hparams.class_names, m["recall"], strict=False)})
         if not self.trainer.sanity_checking:
             self.val_history[self.current_epoch] = {**self._summary(m), "epoch": self.current_epoch}
         self.val_metrics.reset()
@@ -123,15 +130,20 @@ class ClassifierModule(pl.LightningModule):
         self.val_history = {int(e): r for e, r in checkpoint.get("val_history", {}).items()}
 
     def _summary(self, m: dict) -> dict:
-        return {"acc": float(m["acc"]), "f1": float(m["f1"]), "n": int(m["cm"].sum()),
-                "recall": dict(zip(self.hparams.class_names, m["recall"].tolist())), "confusion": m["cm"].tolist()}
+        return {
+            "acc": float(m["acc"]),
+            "f1": float(m["f1"]),
+            "n": int(m["cm"].sum()),
+            "recall": dict(zip(self.hparams.class_names, m["recall"].tolist(), strict=False)),
+            "confusion": m["cm"].tolist(),
+        }
 
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
         x, y = batch
         self.test_metrics[dataloader_idx].update(self(x), y)
 
     def on_test_epoch_end(self) -> None:
-        for name, metrics in zip(self.hparams.test_names, self.test_metrics):
+        for name, metrics in zip(self.hparams.test_names, self.test_metrics, strict=False):
             m = metrics.compute()
             n = int(m["cm"].sum())
             if n == 0:
@@ -146,5 +158,11 @@ class ClassifierModule(pl.LightningModule):
         if not self.scheduler_factory:
             return {"optimizer": optimizer}
         # Stepped once per epoch; ReduceLROnPlateau watches the validation loss (never a test metric).
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer),
-                                                         "monitor": "val/loss", "interval": "epoch"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": self.scheduler_factory(optimizer=optimizer),
+                "monitor": "val/loss",
+                "interval": "epoch",
+            },
+        }

@@ -26,8 +26,12 @@ def rand_translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     ty = torch.randint(-sh, sh + 1, (b, 1, 1), device=x.device)
     tx = torch.randint(-sw, sw + 1, (b, 1, 1), device=x.device)
-    gb, gy, gx = torch.meshgrid(torch.arange(b, device=x.device), torch.arange(h, device=x.device),
-                                torch.arange(w, device=x.device), indexing="ij")
+    gb, gy, gx = torch.meshgrid(
+        torch.arange(b, device=x.device),
+        torch.arange(h, device=x.device),
+        torch.arange(w, device=x.device),
+        indexing="ij",
+    )
     gy = (gy + ty + 1).clamp(0, h + 1)
     gx = (gx + tx + 1).clamp(0, w + 1)
     padded = F.pad(x, [1, 1, 1, 1]).permute(0, 2, 3, 1)
@@ -40,8 +44,12 @@ def rand_cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     oy = torch.randint(0, h + (1 - ch % 2), (b, 1, 1), device=x.device)
     ox = torch.randint(0, w + (1 - cw % 2), (b, 1, 1), device=x.device)
-    gb, gy, gx = torch.meshgrid(torch.arange(b, device=x.device), torch.arange(ch, device=x.device),
-                                torch.arange(cw, device=x.device), indexing="ij")
+    gb, gy, gx = torch.meshgrid(
+        torch.arange(b, device=x.device),
+        torch.arange(ch, device=x.device),
+        torch.arange(cw, device=x.device),
+        indexing="ij",
+    )
     gy = (gy + oy - ch // 2).clamp(0, h - 1)
     gx = (gx + ox - cw // 2).clamp(0, w - 1)
     mask = torch.ones(b, h, w, dtype=x.dtype, device=x.device)
@@ -138,13 +146,24 @@ class GANModule(pl.LightningModule):
         # Epoch means accumulate on the device; `self.log` costs ~2 ms a call (10% of a small CPU step, see
         # bench/bench_gan.py), so step values are logged every `log_every_n_steps` steps and the means once an epoch.
         n = real.shape[0]
-        stats = torch.stack([loss_d.detach(), loss_g.detach(), torch.sigmoid(d_real.detach()).mean(),
-                             torch.sigmoid(d_fake.detach()).mean()])
+        stats = torch.stack(
+            [
+                loss_d.detach(),
+                loss_g.detach(),
+                torch.sigmoid(d_real.detach()).mean(),
+                torch.sigmoid(d_fake.detach()).mean(),
+            ]
+        )
         self._sums = stats * n if self._sums is None else self._sums + stats * n
         self._count += n
         if self._trainer is None or self.trainer._logger_connector.should_update_logs:  # the steps the loggers write
-            self.log_dict({"train/loss_d_step": stats[0], "train/loss_g_step": stats[1]},
-                          on_step=True, on_epoch=False, prog_bar=True, batch_size=n)
+            self.log_dict(
+                {"train/loss_d_step": stats[0], "train/loss_g_step": stats[1]},
+                on_step=True,
+                on_epoch=False,
+                prog_bar=True,
+                batch_size=n,
+            )
 
     def on_train_epoch_start(self) -> None:
         self._sums, self._count = None, 0
@@ -152,8 +171,12 @@ class GANModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         if self._count:
             means = (self._sums / self._count).tolist()
-            self.log_dict(dict(zip(("train/loss_d", "train/loss_g", "train/d_real", "train/d_fake"), means)),
-                          on_step=False, on_epoch=True, prog_bar=True)
+            self.log_dict(
+                dict(zip(("train/loss_d", "train/loss_g", "train/d_real", "train/d_fake"), means, strict=False)),
+                on_step=False,
+                on_epoch=True,
+                prog_bar=True,
+            )
 
     def configure_optimizers(self):
         hp = self.hparams

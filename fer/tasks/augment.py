@@ -23,8 +23,15 @@ def run(cfg: DictConfig) -> dict:
     name, source = dataset_source(cfg)
     prepared = load_source(name, source, cfg.faces, int(cfg.image_size), cfg.color, cfg.paths.cache_dir)
     aug = cfg.augment
-    summary = augment_to_folder(prepared, AugmentSettings.from_config(aug), cfg.out_dir, source["root"], name=name,
-                                workers=aug.get("workers"), preview=int(aug.get("preview") or 0))
+    summary = augment_to_folder(
+        prepared,
+        AugmentSettings.from_config(aug),
+        cfg.out_dir,
+        source["root"],
+        name=name,
+        workers=aug.get("workers"),
+        preview=int(aug.get("preview") or 0),
+    )
     if summary["preview"]:
         _log_preview(cfg, summary)
     return {"task": "augment", "dataset": name, "root": str(source["root"]), **summary}
@@ -44,8 +51,9 @@ def _log_preview(cfg: DictConfig, summary: dict) -> None:
                 import numpy as np
                 from PIL import Image
 
-                lg.experiment.add_image("augment/preview", np.asarray(Image.open(summary["preview"]).convert("RGB")),
-                                        dataformats="HWC")
+                lg.experiment.add_image(
+                    "augment/preview", np.asarray(Image.open(summary["preview"]).convert("RGB")), dataformats="HWC"
+                )
             lg.save()
     finally:
         for line in finish_loggers(loggers):

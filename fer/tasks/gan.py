@@ -65,8 +65,10 @@ def class_faces(cfg: DictConfig, emotion: str) -> PreparedSet:
         if keep:
             chosen.append(prepared.subset(keep))
     if not chosen:
-        raise ValueError(f"no {emotion!r} faces in sources {sorted(parts)} (after gan.exclude_subjects); "
-                         f"check dataset.root and the sources' class folders")
+        raise ValueError(
+            f"no {emotion!r} faces in sources {sorted(parts)} (after gan.exclude_subjects); "
+            f"check dataset.root and the sources' class folders"
+        )
     return PreparedSet.concat(chosen)
 
 
@@ -74,8 +76,11 @@ def settings_key(cfg: DictConfig, faces: PreparedSet) -> tuple[str, dict]:
     """Everything that changes what a GAN learns (not its epoch budget, not the sampling): the run folder key."""
     g = cfg.gan
     settings = {
-        "module": OmegaConf.to_container(g.module, resolve=True), "image_size": g.image_size, "color": g.color,
-        "batch_size": g.batch_size, "seed": cfg.seed,
+        "module": OmegaConf.to_container(g.module, resolve=True),
+        "image_size": g.image_size,
+        "color": g.color,
+        "batch_size": g.batch_size,
+        "seed": cfg.seed,
         "faces": OmegaConf.to_container(cfg.faces, resolve=True),
         "train_files": hashlib.sha256("\n".join(sorted(s.path for s in faces.samples)).encode()).hexdigest(),
     }
@@ -93,18 +98,27 @@ def train_gan(cfg: DictConfig, emotion: str, faces: PreparedSet, run_dir: Path) 
     pl.seed_everything(cfg.seed, workers=True)
     channels = 1 if g.color == "gray" else 3
     if faces.images.shape[-1] != channels:
-        raise ValueError(f"prepared faces have {faces.images.shape[-1]} channels, expected {channels} for color={g.color}")
-    model = GANModule(image_size=g.image_size, channels=channels, grid_seed=cfg.seed,
-                      **OmegaConf.to_container(g.module, resolve=True))
+        raise ValueError(
+            f"prepared faces have {faces.images.shape[-1]} channels, expected {channels} for color={g.color}"
+        )
+    model = GANModule(
+        image_size=g.image_size, channels=channels, grid_seed=cfg.seed, **OmegaConf.to_container(g.module, resolve=True)
+    )
     data = TensorDataset(to_tensor(faces.images))
     # drop_last keeps one tiny last batch from skewing BatchNorm statistics, unless it is the only batch.
-    loader = DataLoader(data, batch_size=g.batch_size, shuffle=True, drop_last=len(data) > g.batch_size,
-                        num_workers=0)
+    loader = DataLoader(data, batch_size=g.batch_size, shuffle=True, drop_last=len(data) > g.batch_size, num_workers=0)
     ckpt_dir = run_dir / "checkpoints"
     callbacks = [
         # save_last="link": last.ckpt links the newest epoch file (one copy of G+D+Adam states on disk).
-        ModelCheckpoint(dirpath=ckpt_dir, filename="gan-epoch{epoch:03d}", auto_insert_metric_name=False,
-                        save_top_k=1, save_last="link", every_n_epochs=1, save_on_train_epoch_end=True),
+        ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename="gan-epoch{epoch:03d}",
+            auto_insert_metric_name=False,
+            save_top_k=1,
+            save_last="link",
+            every_n_epochs=1,
+            save_on_train_epoch_end=True,
+        ),
         SampleGrid(str(run_dir / "grids"), every_n_epochs=g.grid_every_n_epochs),
     ]
     prepare_wandb(cfg)
@@ -113,8 +127,9 @@ def train_gan(cfg: DictConfig, emotion: str, faces: PreparedSet, run_dir: Path) 
         if lg_cfg is not None and "_target_" in lg_cfg:
             extra = {"name": f"gan_{emotion}"} if "name" in lg_cfg else {}
             loggers.append(hydra.utils.instantiate(lg_cfg, **extra))
-    trainer: pl.Trainer = hydra.utils.instantiate(g.trainer, default_root_dir=str(run_dir), callbacks=callbacks,
-                                                  logger=loggers or False)
+    trainer: pl.Trainer = hydra.utils.instantiate(
+        g.trainer, default_root_dir=str(run_dir), callbacks=callbacks, logger=loggers or False
+    )
     for lg in loggers:
         lg.log_hyperparams({"emotion": emotion, "train_images": len(data), **dict(model.hparams)})
     last = ckpt_dir / "last.ckpt"
@@ -128,7 +143,9 @@ def train_gan(cfg: DictConfig, emotion: str, faces: PreparedSet, run_dir: Path) 
             log.info(line)
     if not last.exists():
         raise RuntimeError(f"{emotion}: training wrote no checkpoint in {ckpt_dir}")
-    losses = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/") and not k.endswith("_step")}
+    losses = {
+        k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/") and not k.endswith("_step")
+    }
     return last.resolve(), {"epochs": trainer.current_epoch, **losses}
 
 
@@ -182,8 +199,11 @@ def leaked_subjects(out_dir: str | Path, test_subjects) -> dict[str, list[str]]:
     (`gan.exclude_subjects=<the fold's test subjects>`, one out_dir per fold)."""
     test = set(test_subjects)
     classes = read_manifest(Path(out_dir)).get("classes", {})
-    return {c: sorted(test & set(e.get("seen_subjects") or [])) for c, e in classes.items()
-            if test & set(e.get("seen_subjects") or [])}
+    return {
+        c: sorted(test & set(e.get("seen_subjects") or []))
+        for c, e in classes.items()
+        if test & set(e.get("seen_subjects") or [])
+    }
 
 
 def up_to_date(out_dir: Path, emotion: str, checkpoint: Path, seed: int, n: int) -> dict | None:
@@ -217,19 +237,33 @@ def run_one(cfg: DictConfig, emotion: str, out_dir: Path) -> dict:
         for s in faces.samples:
             counts[s.dataset] = counts.get(s.dataset, 0) + 1
         entry = {
-            "checkpoint": str(checkpoint), "checkpoint_mtime_ns": checkpoint.stat().st_mtime_ns, "seed": seed,
-            "train_seed": cfg.seed, "epochs": train_info["epochs"], "image_size": g.image_size, "color": g.color,
-            "run_dir": str(run_dir), "settings_key": key,
+            "checkpoint": str(checkpoint),
+            "checkpoint_mtime_ns": checkpoint.stat().st_mtime_ns,
+            "seed": seed,
+            "train_seed": cfg.seed,
+            "epochs": train_info["epochs"],
+            "image_size": g.image_size,
+            "color": g.color,
+            "run_dir": str(run_dir),
+            "settings_key": key,
             # Which subjects the GAN saw: a k-fold split must not test on them while training on these samples.
             "seen_subjects": sorted({s.subject for s in faces.samples}),
-            "train_images": len(faces.samples), "train_sources": counts,
-            "files": files, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "train_images": len(faces.samples),
+            "train_sources": counts,
+            "files": files,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         merge_manifest(out_dir, emotion, entry)
         log.info("%s: wrote %d samples to %s", emotion, n, out_dir / emotion)
-    return {"samples": len(entry["files"]), "checkpoint": entry["checkpoint"], "train_images": len(faces.samples),
-            "seen_subjects": len(entry["seen_subjects"]), "run_dir": str(run_dir), **train_info,
-            "seconds": round(time.time() - start, 1)}
+    return {
+        "samples": len(entry["files"]),
+        "checkpoint": entry["checkpoint"],
+        "train_images": len(faces.samples),
+        "seen_subjects": len(entry["seen_subjects"]),
+        "run_dir": str(run_dir),
+        **train_info,
+        "seconds": round(time.time() - start, 1),
+    }
 
 
 def run(cfg: DictConfig) -> dict:

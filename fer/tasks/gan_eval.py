@@ -40,7 +40,7 @@ def embed(model: ClassifierModule, images: np.ndarray, batch_size: int, device: 
     """Class probabilities and pooled trunk features of uint8 (N, H, W, C) images."""
     probs, feats = [], []
     for i in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.array(images[i:i + batch_size])).permute(0, 3, 1, 2).to(device)
+        x = torch.from_numpy(np.array(images[i : i + batch_size])).permute(0, 3, 1, 2).to(device)
         x = model.normalize(x)
         f = model.net.features(x)
         probs.append(model.net.head[2:](f).softmax(-1).cpu())  # head = pool, flatten, dense, act, dropout, linear
@@ -58,7 +58,9 @@ def mean_pairwise(f: torch.Tensor) -> float:
 def real_faces(cfg: DictConfig, size: int, color: str) -> PreparedSet:
     e = cfg.gan_eval
     parts = dataset_with_extras(cfg, e.extra_sources, "gan_eval.extra_sources")
-    return PreparedSet.concat([load_source(n, c, cfg.faces, size, color, cfg.paths.cache_dir) for n, c in parts.items()])
+    return PreparedSet.concat(
+        [load_source(n, c, cfg.faces, size, color, cfg.paths.cache_dir) for n, c in parts.items()]
+    )
 
 
 def evaluate_class(name, s_probs, s_feats, s_samples, r_feats, r_samples, label, e) -> tuple[dict, list[dict]]:
@@ -77,20 +79,33 @@ def evaluate_class(name, s_probs, s_feats, s_samples, r_feats, r_samples, label,
     baseline = float(real_nn.median()) if len(real_nn) else float("nan")
     copies = nn_dist < e.copy_ratio * baseline if baseline == baseline else torch.zeros_like(correct)
     result = {
-        "samples": len(s_samples), "real_images": len(r_samples), "accuracy": float(correct.float().mean()),
+        "samples": len(s_samples),
+        "real_images": len(r_samples),
+        "accuracy": float(correct.float().mean()),
         "mean_confidence": float(s_probs[:, label].mean()),
         "predicted": {c: int((pred == i).sum()) for i, c in enumerate(CLASSES)},
-        "diversity_samples": div_s, "diversity_real": div_r, "diversity_ratio": ratio,
+        "diversity_samples": div_s,
+        "diversity_real": div_r,
+        "diversity_ratio": ratio,
         "collapse": bool(ratio < e.collapse_ratio),
-        "nn_distance_median": float(nn_dist.median()), "real_cross_subject_nn_median": baseline,
+        "nn_distance_median": float(nn_dist.median()),
+        "real_cross_subject_nn_median": baseline,
         "nn_ratio": float(nn_dist.median()) / baseline if baseline > 0 else float("nan"),
         "possible_copies": int(copies.sum()),
     }
-    rows = [{
-        "file": s.path, "class": name, "predicted": CLASSES[int(pred[i])], "correct": bool(correct[i]),
-        "confidence": round(float(s_probs[i, label]), 5), "nn_distance": round(float(nn_dist[i]), 5),
-        "nn_file": r_samples[int(nn_idx[i])].path, "possible_copy": bool(copies[i]),
-    } for i, s in enumerate(s_samples)]
+    rows = [
+        {
+            "file": s.path,
+            "class": name,
+            "predicted": CLASSES[int(pred[i])],
+            "correct": bool(correct[i]),
+            "confidence": round(float(s_probs[i, label]), 5),
+            "nn_distance": round(float(nn_dist[i]), 5),
+            "nn_file": r_samples[int(nn_idx[i])].path,
+            "possible_copy": bool(copies[i]),
+        }
+        for i, s in enumerate(s_samples)
+    ]
     return result, rows
 
 
@@ -113,8 +128,15 @@ def run(cfg: DictConfig) -> dict:
     r_probs, r_feats = embed(model, real.images, e.batch_size, device)
     r_labels, s_labels = real.labels, samples.labels
 
-    report = {"checkpoint": str(e.checkpoint), "samples_dir": str(samples_dir), "image_size": size, "color": color,
-              "classes": {}, "warnings": [], "note": "one classifier checkpoint, one set of samples per class"}
+    report = {
+        "checkpoint": str(e.checkpoint),
+        "samples_dir": str(samples_dir),
+        "image_size": size,
+        "color": color,
+        "classes": {},
+        "warnings": [],
+        "note": "one classifier checkpoint, one set of samples per class",
+    }
     rows: list[dict] = []
     for label, name in enumerate(CLASSES):
         s_idx = np.flatnonzero(s_labels == label)
@@ -123,17 +145,28 @@ def run(cfg: DictConfig) -> dict:
         seen = set(manifest.get(name, {}).get("seen_subjects") or [])
         r_idx = [i for i in np.flatnonzero(r_labels == label) if not seen or real.samples[i].subject in seen]
         if not r_idx:
-            raise ValueError(f"no real {name!r} images to compare the samples with; check dataset.root "
-                             f"(and that the manifest's seen_subjects match this dataset)")
+            raise ValueError(
+                f"no real {name!r} images to compare the samples with; check dataset.root "
+                f"(and that the manifest's seen_subjects match this dataset)"
+            )
         res, class_rows = evaluate_class(
-            name, s_probs[s_idx], s_feats[s_idx], [samples.samples[i] for i in s_idx],
-            r_feats[r_idx], [real.samples[i] for i in r_idx], label, e)
+            name,
+            s_probs[s_idx],
+            s_feats[s_idx],
+            [samples.samples[i] for i in s_idx],
+            r_feats[r_idx],
+            [real.samples[i] for i in r_idx],
+            label,
+            e,
+        )
         res["real_accuracy"] = float((r_probs[r_idx].argmax(-1) == label).float().mean())  # the classifier's bar
         report["classes"][name] = res
         rows += class_rows
         if res["collapse"]:
-            msg = (f"{name}: possible mode collapse, sample diversity is {res['diversity_ratio']:.2f} x the real "
-                   f"images' (threshold gan_eval.collapse_ratio={e.collapse_ratio})")
+            msg = (
+                f"{name}: possible mode collapse, sample diversity is {res['diversity_ratio']:.2f} x the real "
+                f"images' (threshold gan_eval.collapse_ratio={e.collapse_ratio})"
+            )
             log.warning(msg)
             report["warnings"].append(msg)
         if res["possible_copies"]:
@@ -142,15 +175,26 @@ def run(cfg: DictConfig) -> dict:
             report["warnings"].append(msg)
     if not rows:
         raise ValueError(f"{samples_dir}: no samples of any class; run `python generate.py task=gan emotion=all` first")
-    report["overall"] = {"samples": len(rows), "accuracy": float(np.mean([r["correct"] for r in rows])),
-                         "collapsed_classes": [n for n, r in report["classes"].items() if r["collapse"]]}
+    report["overall"] = {
+        "samples": len(rows),
+        "accuracy": float(np.mean([r["correct"] for r in rows])),
+        "collapsed_classes": [n for n, r in report["classes"].items() if r["collapse"]],
+    }
     atomic_write_json(out_dir / "gan_eval.json", report)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out_dir / "gan_eval_samples.csv", buf.getvalue())
-    log.info("GAN samples: accuracy %.3f over %d samples; report %s", report["overall"]["accuracy"], len(rows),
-             out_dir / "gan_eval.json")
-    return {"report": str(out_dir / "gan_eval.json"), "overall": report["overall"],
-            "accuracy": {n: r["accuracy"] for n, r in report["classes"].items()}, "warnings": report["warnings"]}
+    log.info(
+        "GAN samples: accuracy %.3f over %d samples; report %s",
+        report["overall"]["accuracy"],
+        len(rows),
+        out_dir / "gan_eval.json",
+    )
+    return {
+        "report": str(out_dir / "gan_eval.json"),
+        "overall": report["overall"],
+        "accuracy": {n: r["accuracy"] for n, r in report["classes"].items()},
+        "warnings": report["warnings"],
+    }

@@ -15,17 +15,21 @@ import timm
 import torch
 from torch import nn
 
+from fer.errors import UserError
+
 log = logging.getLogger(__name__)
 
 
-class PretrainedWeightsError(RuntimeError):
+class PretrainedWeightsError(UserError, RuntimeError):
     """ImageNet weights are neither downloadable nor given as a local file."""
 
 
 def _remedy(name: str) -> str:
-    return (f"Either run once with network access so timm caches the weights of {name!r} (under HF_HOME, "
-            f"default ~/.cache/huggingface), or download the weights file and pass backbone.checkpoint_path=<file>. "
-            f"backbone.pretrained=false trains from random weights instead.")
+    return (
+        f"Either run once with network access so timm caches the weights of {name!r} (under HF_HOME, "
+        f"default ~/.cache/huggingface), or download the weights file and pass backbone.checkpoint_path=<file>. "
+        f"backbone.pretrained=false trains from random weights instead."
+    )
 
 
 def create_trunk(name: str, pretrained: bool = False, checkpoint_path: str | None = None, **kwargs) -> nn.Module:
@@ -42,8 +46,9 @@ def create_trunk(name: str, pretrained: bool = False, checkpoint_path: str | Non
         if not path.is_file():
             raise PretrainedWeightsError(f"backbone.checkpoint_path={path} does not exist. {_remedy(name)}")
         try:
-            model = timm.create_model(name, pretrained=True, num_classes=0,
-                                      pretrained_cfg_overlay={"file": str(path)}, **kwargs)
+            model = timm.create_model(
+                name, pretrained=True, num_classes=0, pretrained_cfg_overlay={"file": str(path)}, **kwargs
+            )
         except RuntimeError as e:  # shape/key mismatch: the file is for another architecture
             raise PretrainedWeightsError(f"backbone.checkpoint_path={path} does not fit {name!r}: {e}") from e
         log.info("backbone %s: weights from %s", name, path)
@@ -54,8 +59,9 @@ def create_trunk(name: str, pretrained: bool = False, checkpoint_path: str | Non
             if not pretrained:
                 raise
             raise PretrainedWeightsError(
-                f"could not load ImageNet weights for {name!r} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
-                + _remedy(name)) from e
+                f"could not load ImageNet weights for {name!r} "
+                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). " + _remedy(name)
+            ) from e
     if type(model).__name__ == "VGG" and hasattr(model, "pre_logits"):
         model.pre_logits = nn.Identity()  # VGG's fc6/fc7 (as 7x7 convs, 120M parameters): the "top" the paper removes
     return model
@@ -72,7 +78,7 @@ def probe_trunk(trunk: nn.Module, size: int, in_chans: int = 3) -> tuple[torch.S
             grads = torch.autograd.grad(out.float().sum(), [p for _, p in named], allow_unused=True)
     finally:
         trunk.train(was_training)
-    return out.shape, {n for (n, _), g in zip(named, grads) if g is None}
+    return out.shape, {n for (n, _), g in zip(named, grads, strict=False) if g is None}
 
 
 class FERNet(nn.Module):
@@ -95,26 +101,37 @@ class FERNet(nn.Module):
         try:
             shape, unused = probe_trunk(self.trunk, probe, in_chans)
         except RuntimeError as e:
-            raise ValueError(f"backbone {backbone!r} rejects {probe} px inputs ({e}); raise backbone.min_input_size "
-                             f"in conf/backbone/") from e
+            raise ValueError(
+                f"backbone {backbone!r} rejects {probe} px inputs ({e}); raise backbone.min_input_size "
+                f"in conf/backbone/"
+            ) from e
         if len(shape) != 4:
-            raise ValueError(f"backbone {backbone!r}: forward_features gives shape {tuple(shape)}; FERNet needs a "
-                             "convolutional trunk (N, C, H, W)")
+            raise ValueError(
+                f"backbone {backbone!r}: forward_features gives shape {tuple(shape)}; FERNet needs a "
+                "convolutional trunk (N, C, H, W)"
+            )
         # Parameters outside the forward_features path: frozen for good, never a fine-tuning "block".
         self.unused_trunk_params: list[str] = sorted(unused)
         for n, p in self.trunk.named_parameters():
             if n in unused:
                 p.requires_grad_(False)
         if unused:
-            log.info("backbone %s: %d parameter tensors unused by forward_features, frozen: %s", backbone,
-                     len(unused), sorted(unused)[:6])
+            log.info(
+                "backbone %s: %d parameter tensors unused by forward_features, frozen: %s",
+                backbone,
+                len(unused),
+                sorted(unused)[:6],
+            )
         acts = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
         if activation not in acts:
             raise ValueError(f"model.net.activation={activation!r}; expected one of {sorted(acts)}")
         self.num_features = int(shape[1])
         self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-            nn.Linear(self.num_features, hidden), acts[activation](), nn.Dropout(dropout),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(self.num_features, hidden),
+            acts[activation](),
+            nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
 

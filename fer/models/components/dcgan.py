@@ -42,7 +42,9 @@ class Generator(nn.Module):
         n = _n_blocks(image_size)
         ch = features * 2**n
         layers: list[nn.Module] = [  # 1x1 -> 4x4
-            nn.ConvTranspose2d(latent_dim, ch, 4, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True),
+            nn.ConvTranspose2d(latent_dim, ch, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(True),
         ]
         for _ in range(n):  # each block doubles the resolution and halves the width
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
