@@ -57,7 +57,7 @@ def pil_baseline(images: np.ndarray, s: AugmentSettings, out: Path | None) -> in
 
 
 def _crops(n_subjects: int, work: Path):
-    from fer.data.synthetic import render
+    from fer.synthetic import render
 
     root = work / "kdef"
     render("kdef", root, subjects=n_subjects, angles=("S",), akdef=False)

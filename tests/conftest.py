@@ -29,7 +29,7 @@ SYNTHETIC_OPTIONS = {"kdef": {"subjects": 16, "angles": ["S"]}, "ckplus": {"subj
 
 def render_synthetic(root: Path, options: dict = SYNTHETIC_OPTIONS) -> Path:
     """Render each style's tree under root/<style> with the given renderer options."""
-    from fer.data.synthetic import render
+    from fer.synthetic import render
 
     for style, opts in options.items():
         render(style, root / style, **opts)

@@ -28,7 +28,7 @@ IDENTITY = {"rotation": 0.0, "zoom": 1.0, "flip": False, "height": 1.0, "width":
 @pytest.fixture(scope="module")
 def kdef_root(tmp_path_factory) -> Path:
     """A small synthetic KDEF tree (3 subjects, frontal only: 42 images)."""
-    from fer.data.synthetic import render
+    from fer.synthetic import render
 
     root = tmp_path_factory.mktemp("kdef") / "KDEF_and_AKDEF"
     render("kdef", root, subjects=3, angles=("S",), akdef=False)
@@ -303,7 +303,7 @@ def test_generate_task_through_the_config(kdef_root, tmp_path):
 def test_generate_command_line_exact_form(kdef_root, tmp_path):
     """The form outside scripts call, in a fresh process, with the default face detector and 224 px."""
     small = tmp_path / "kdef2"
-    from fer.data.synthetic import render
+    from fer.synthetic import render
 
     render("kdef", small, subjects=1, angles=("S",), akdef=False)
     env = {**os.environ, "FER_ROOT": str(tmp_path), "FER_CACHE_DIR": str(tmp_path / "cache")}

@@ -1,4 +1,4 @@
-"""The readers, summary and face cache on the synthetic native trees from `fer.data.synthetic.render`."""
+"""The readers, summary and face cache on the synthetic native trees from `fer.synthetic.render`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from fer.data.__main__ import main
 from fer.data.cache import prepare
 from fer.data.faces import FaceOptions
 from fer.data.readers import read_dataset
-from fer.data.synthetic import FACE_CROP, render
+from fer.synthetic import FACE_CROP, render
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ TINY = [
 @pytest.fixture(scope="module")
 def kdef_root(tmp_path_factory) -> Path:
     """A small synthetic KDEF tree (frontal only): 4 subjects x 2 series x 7 emotions."""
-    from fer.data.synthetic import render
+    from fer.synthetic import render
 
     root = tmp_path_factory.mktemp("kdef")
     render("kdef", root, subjects=4, angles=("S",), akdef=False)

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "render-synthetic":
-            from fer.data.synthetic import render
+            from fer.synthetic import render
 
             kwargs = {k: v for k, v in (("subjects", args.subjects), ("seed", args.seed)) if v is not None}
             print(json.dumps(render(args.style, args.out_dir, **kwargs), default=str))

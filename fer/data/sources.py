@@ -39,7 +39,7 @@ def read_source(name: str, cfg: Mapping) -> list[Sample]:
     cfg = _plain(cfg)
     root = Path(str(cfg["root"])).expanduser()
     if cfg.get("synthetic"):
-        from fer.data.synthetic import render
+        from fer.synthetic import render
 
         render(cfg["synthetic"], root, **(cfg.get("synthetic_options") or {}))
     if not root.exists():
