@@ -13,6 +13,7 @@ import timm
 import torch
 import yaml
 from conftest import compose_cfg
+from torch import nn
 
 from fer.callbacks.phase_switch import trunk_blocks
 from fer.models.components.backbone import FERNet, PretrainedWeightsError, create_trunk, probe_trunk
@@ -52,10 +53,52 @@ def test_vgg_trunk_has_no_fc6_fc7_and_head_is_gap_dense_dropout_linear():
     net = FERNet("vgg11", hidden=256, dropout=0.3)  # vgg11: the same VGG class as vgg16/19, quicker to build
     assert not any(n.startswith("pre_logits") for n, _ in net.trunk.named_parameters())
     assert net.num_features == 512
-    kinds = [type(m).__name__ for m in net.head]
-    assert kinds == ["AdaptiveAvgPool2d", "Flatten", "Linear", "ReLU", "Dropout", "Linear"]
-    assert net.head[2].out_features == 256 and net.head[4].p == 0.3 and net.head[5].out_features == 7
+    parts = {name: type(m).__name__ for name, m in net.head.named_children()}
+    assert parts == {
+        "global_pool": "SelectAdaptivePool2d",
+        "fc": "Linear",
+        "act": "ReLU",
+        "drop": "Dropout",
+        "classifier": "Linear",
+    }
+    assert net.head.fc.out_features == 256 and net.head.drop.p == 0.3 and net.head.classifier.out_features == 7
     assert net(torch.randn(2, 3, 32, 32)).shape == (2, 7)  # the 32 px minimum: 1x1 features
+
+
+def test_forward_head_splits_like_timm():
+    net = FERNet("resnet10t", hidden=32).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        fmap = net.forward_features(x)
+        embedding = net.forward_head(fmap, pre_logits=True)
+        logits = net.forward_head(fmap)
+        assert fmap.shape == (2, 512, 1, 1) and embedding.shape == (2, 32) and logits.shape == (2, 7)
+        assert torch.equal(net(x), logits)
+        assert torch.allclose(net.head.classifier(embedding), logits)
+        pooled = net.head.global_pool(fmap)
+        assert torch.allclose(embedding, torch.relu(net.head.fc(pooled)))
+
+
+def test_state_dict_with_positional_head_keys_still_loads():
+    """Checkpoints from before the named head held its layers by position (head.2 dense, head.5 classifier)."""
+    net = FERNet("resnet10t", hidden=32)
+    renamed = {"head.fc.": "head.2.", "head.classifier.": "head.5."}
+    old = {}
+    for key, value in net.state_dict().items():
+        for new_prefix, old_prefix in renamed.items():
+            if key.startswith(new_prefix):
+                key = old_prefix + key[len(new_prefix) :]
+        old[key] = value + 1.0 if key.startswith("head.") else value
+    assert "head.2.weight" in old and "head.5.bias" in old
+    fresh = FERNet("resnet10t", hidden=32)
+    fresh.load_state_dict(old)  # strict: every key found
+    assert torch.equal(fresh.head.fc.weight, old["head.2.weight"])
+    assert torch.equal(fresh.head.classifier.bias, old["head.5.bias"])
+    # nested (as ClassifierModule holds it under `net.`), the same keys load too
+    holder = nn.Module()
+    holder.net = FERNet("resnet10t", hidden=32)
+    holder.load_state_dict({f"net.{k}": v for k, v in old.items()})
+    assert torch.equal(holder.net.head.fc.bias, old["head.2.bias"])
 
 
 def test_checkpoint_path_loads_local_weights(tmp_path):

@@ -42,9 +42,9 @@ def embed(model: ClassifierModule, images: np.ndarray, batch_size: int, device: 
     for i in range(0, len(images), batch_size):
         x = torch.from_numpy(np.array(images[i : i + batch_size])).permute(0, 3, 1, 2).to(device)
         x = model.normalize(x)
-        f = model.net.features(x)
-        probs.append(model.net.head[2:](f).softmax(-1).cpu())  # head = pool, flatten, dense, act, dropout, linear
-        feats.append(f.cpu())
+        fmap = model.net.forward_features(x)
+        probs.append(model.net.forward_head(fmap).softmax(-1).cpu())
+        feats.append(model.net.head.global_pool(fmap).cpu())
     return torch.cat(probs), torch.cat(feats).double()
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import timm
 import torch
+from timm.layers import SelectAdaptivePool2d
 from torch import nn
 
 from fer.errors import UserError
@@ -81,7 +82,39 @@ def probe_trunk(trunk: nn.Module, size: int, in_chans: int = 3) -> tuple[torch.S
     return out.shape, {n for (n, _), g in zip(named, grads, strict=False) if g is None}
 
 
+class FERHead(nn.Module):
+    """Global average pooling, dense(`hidden`) + activation + dropout, and the linear classifier."""
+
+    def __init__(self, num_features: int, num_classes: int, hidden: int, dropout: float, act_layer: type[nn.Module]):
+        super().__init__()
+        self.global_pool = SelectAdaptivePool2d(pool_type="avg", flatten=True)
+        self.fc = nn.Linear(num_features, hidden)
+        self.act = act_layer()
+        self.drop = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.drop(self.act(self.fc(self.global_pool(x))))
+        return x if pre_logits else self.classifier(x)
+
+
+# Checkpoints written before the head had named parts hold its layers by position in an nn.Sequential
+# (pool, flatten, dense, act, dropout, linear).
+_POSITIONAL_HEAD_KEYS = {"head.2.": "head.fc.", "head.5.": "head.classifier."}
+
+
+def _rename_positional_head_keys(module, state_dict, prefix, *_args) -> None:
+    """load_state_dict pre-hook: old positional head keys (`head.2.weight`) -> named ones (`head.fc.weight`)."""
+    for key in [k for k in state_dict if k.startswith(prefix + "head.")]:
+        for old, new in _POSITIONAL_HEAD_KEYS.items():
+            if key.startswith(prefix + old):
+                state_dict[prefix + new + key[len(prefix + old) :]] = state_dict.pop(key)
+
+
 class FERNet(nn.Module):
+    """A timm trunk used "without its top" and `FERHead`, with timm's split: `forward_features` (the trunk's
+    feature map), `forward_head(x, pre_logits=False)` (logits, or the `hidden`-d embedding), `forward`."""
+
     def __init__(
         self,
         backbone: str,
@@ -126,18 +159,16 @@ class FERNet(nn.Module):
         if activation not in acts:
             raise ValueError(f"model.net.activation={activation!r}; expected one of {sorted(acts)}")
         self.num_features = int(shape[1])
-        self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Linear(self.num_features, hidden),
-            acts[activation](),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, num_classes),
-        )
+        self.head = FERHead(self.num_features, num_classes, hidden, dropout, acts[activation])
+        self.register_load_state_dict_pre_hook(_rename_positional_head_keys)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled trunk features (e.g. for nearest-neighbour checks of generated images)."""
-        return self.head[1](self.head[0](self.trunk.forward_features(x)))
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The trunk's feature map (N, C, H, W)."""
+        return self.trunk.forward_features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Logits from a feature map; with `pre_logits` the embedding before the classifier (after dropout)."""
+        return self.head(x, pre_logits=pre_logits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk.forward_features(x))
+        return self.forward_head(self.forward_features(x))
