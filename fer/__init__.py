@@ -2,4 +2,4 @@
 
 __version__ = "0.1.0"
 
-from fer import resolvers as _resolvers  # noqa: E402,F401  registers the config's resolvers in every job process
+from fer import resolvers as _resolvers  # noqa: F401  registers the config's resolvers in every job process

@@ -7,10 +7,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytorch_lightning as pl  # noqa: E402
-from pytorch_lightning.callbacks import Callback  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Callback
 
 
 def plot_confusion(cm, class_names, title: str, path: str | Path) -> Path:
