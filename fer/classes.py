@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
-NUM_CLASSES = len(CLASSES)
 CLASS_TO_INDEX = {name: i for i, name in enumerate(CLASSES)}
 
 # KDEF and JAFFE file-name codes (JAFFE uses FE for fear, KDEF uses AF "afraid").

@@ -24,11 +24,10 @@ from fer.synthetic.face import EXPRESSIONS, FaceParams, sample_actions
 from fer.synthetic.image import draw_face
 from fer.synthetic.jaffe import posers_for, render_jaffe
 from fer.synthetic.kdef import render_kdef
-from fer.synthetic.styles import FACE_BOX, FACE_CROP, FEATURE_BOX, STYLES
+from fer.synthetic.styles import FACE_CROP, FEATURE_BOX, STYLES
 
 __all__ = [
     "EXPRESSIONS",
-    "FACE_BOX",
     "FACE_CROP",
     "FEATURE_BOX",
     "STYLES",

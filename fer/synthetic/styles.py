@@ -101,7 +101,6 @@ def _boxes(style: str) -> tuple[tuple, tuple, tuple]:
     return head, crop, inner
 
 
-# Head box incl. hair, a square crop holding it, and the inner face (fractions [x0, y0, x1, y1] of the image).
-FACE_BOX = {s: _boxes(s)[0] for s in STYLES}
+# A square crop holding the head incl. hair, and the inner face (fractions [x0, y0, x1, y1] of the image).
 FACE_CROP = {s: _boxes(s)[1] for s in STYLES}
 FEATURE_BOX = {s: _boxes(s)[2] for s in STYLES}
