@@ -24,6 +24,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim import Optimizer
 
+from fer.compat import set_last_lr
+
 log = logging.getLogger(__name__)
 
 
@@ -114,8 +116,7 @@ class PhaseSwitch(BaseFinetuning):
     @staticmethod
     def _sync_schedulers(pl_module: pl.LightningModule, optimizer: Optimizer) -> None:
         """A group added mid-training must be known to the schedulers (their per-group lists would be short)."""
-        trainer = pl_module._trainer
-        for config in trainer.lr_scheduler_configs if trainer is not None else []:
+        for config in pl_module.trainer.lr_scheduler_configs:
             s = config.scheduler
             if getattr(s, "optimizer", None) is not optimizer:
                 continue
@@ -123,7 +124,7 @@ class PhaseSwitch(BaseFinetuning):
                 g.setdefault("initial_lr", g["lr"])
             if hasattr(s, "base_lrs"):  # LRScheduler: the new group starts from its own lr
                 s.base_lrs = list(s.base_lrs) + [g["initial_lr"] for g in optimizer.param_groups[len(s.base_lrs) :]]
-                s._last_lr = [g["lr"] for g in optimizer.param_groups]
+                set_last_lr(s, [g["lr"] for g in optimizer.param_groups])
             if hasattr(s, "min_lrs"):  # ReduceLROnPlateau
                 s.min_lrs = list(s.min_lrs) + [s.min_lrs[-1]] * (len(optimizer.param_groups) - len(s.min_lrs))
 

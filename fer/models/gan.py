@@ -93,6 +93,7 @@ class GANModule(pl.LightningModule):
         self.register_buffer("fixed_noise", noise)
         self._sums: torch.Tensor | None = None
         self._count = 0
+        self.batches_stepped = 0
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z)
@@ -120,6 +121,7 @@ class GANModule(pl.LightningModule):
             flip = torch.rand(real.shape[0], device=real.device) < self.hparams.hflip
             real = torch.where(flip.view(-1, 1, 1, 1), real.flip(-1), real)
         opt_g, opt_d = self.optimizers()
+        self.batches_stepped = self.global_step // 2  # each batch steps both optimizers
         z = torch.randn(real.shape[0], self.hparams.latent_dim, device=self.device)
         fake = self.generator(z)
         ones = torch.ones(real.shape[0], device=self.device)
@@ -156,7 +158,7 @@ class GANModule(pl.LightningModule):
         )
         self._sums = stats * n if self._sums is None else self._sums + stats * n
         self._count += n
-        if self._trainer is None or self.trainer._logger_connector.should_update_logs:  # the steps the loggers write
+        if self.writes_step_logs():
             self.log_dict(
                 {"train/loss_d_step": stats[0], "train/loss_g_step": stats[1]},
                 on_step=True,
@@ -164,6 +166,12 @@ class GANModule(pl.LightningModule):
                 prog_bar=True,
                 batch_size=n,
             )
+
+    def writes_step_logs(self) -> bool:
+        """Whether the loggers write this batch's step values (every `trainer.log_every_n_steps` batches), so
+        that `self.log` is not paid for values nobody writes."""
+        every = self.trainer.log_every_n_steps
+        return bool(self.trainer.fast_dev_run) or (every > 0 and (self.batches_stepped + 1) % every == 0)
 
     def on_train_epoch_start(self) -> None:
         self._sums, self._count = None, 0
