@@ -26,12 +26,16 @@ from fer.models.gan import GANModule
 from tests.conftest import ROOT, compose_cfg
 
 TINY = [
-    "gan.module.g_features=8",
-    "gan.module.d_features=8",
-    "gan.module.grid_size=8",
+    "model.generator.features=8",
+    "model.discriminator.features=8",
+    "model.grid_size=8",
     "gan.batch_size=8",
-    "gan.trainer.enable_progress_bar=false",
+    "+trainer.enable_progress_bar=false",
 ]
+TINY_NETS = {
+    "generator": {"_target_": "fer.models.components.dcgan.Generator", "features": 8},
+    "discriminator": {"_target_": "fer.models.components.dcgan.Discriminator", "features": 8},
+}
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +120,7 @@ def test_one_epoch_moves_both_losses(tmp_path, kdef_root):
     x = torch.from_numpy(np.asarray(happy.images)).permute(0, 3, 1, 2).float() / 127.5 - 1
     loader = DataLoader(TensorDataset(x), batch_size=4, shuffle=True, drop_last=True)
     pl.seed_everything(0)
-    model = GANModule(image_size=64, channels=1, g_features=8, d_features=8, grid_size=4)
+    model = GANModule(image_size=64, channels=1, grid_size=4, **TINY_NETS)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     logger = CSVLogger(tmp_path, name="csv")
     trainer = pl.Trainer(
