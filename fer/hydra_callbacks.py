@@ -46,7 +46,6 @@ class SweepSummary(Callback):
         elif job_return.status == JobStatus.FAILED and not (out / FAILED_MARKER).is_file():
             write_failure(out, list(job_return.overrides or []), job_exception(job_return))
 
-
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self.summary()
 

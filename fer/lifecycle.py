@@ -9,7 +9,8 @@ user errors turned into one clear message and a non-zero exit.
     ends with the list of failures and a non-zero exit, fer/hydra_callbacks.py).
   Any other exception is a bug and keeps its traceback. `HYDRA_FULL_ERROR=1` or `FER_DEBUG=1` shows the
   traceback of user errors too.
-- `cli_main` does the same for the plain command-line tools (`python -m fer.data`, `fer.predict`, `fer.report`).
+`fer.errors.cli_main` does the same for the plain command-line tools (`python -m fer.data`, `fer.predict`,
+`fer.report`).
 """
 
 from __future__ import annotations
@@ -26,18 +27,12 @@ import hydra
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
-from fer.errors import UserError
+from fer.errors import USER_ERROR_EXIT, UserError, show_tracebacks, user_error_message
 from fer.runs import clear_failure, write_failure
 
 log = logging.getLogger(__name__)
-USER_ERROR_EXIT = 2
-DEBUG_ENV = ("HYDRA_FULL_ERROR", "FER_DEBUG")
 
 _open_loggers: list = []  # the loggers the running task opened and has not closed yet
-
-
-def show_tracebacks() -> bool:
-    return any(os.environ.get(name, "") not in ("", "0") for name in DEBUG_ENV)
 
 
 # ------------------------------------------------------------------------------------------------- loggers
@@ -115,10 +110,6 @@ class JobFailed(CompactHydraException):
     """A multirun job's user error: Hydra reports it as its message alone (no traceback)."""
 
 
-def user_error_message(e: UserError) -> str:
-    return f"error: {e}"
-
-
 def task_wrapper(fn: Callable) -> Callable:
     """Run a task with its lifecycle (see the module docstring)."""
 
@@ -164,16 +155,3 @@ def hydra_job() -> dict | None:
         "overrides": list(hc.overrides.task),
         "multirun": hc.mode == RunMode.MULTIRUN,
     }
-
-
-def cli_main(main: Callable[[], int | None]) -> None:
-    """Run a command-line tool's `main()` and exit with its status; a `UserError` is `error: <message>` on stderr
-    and status 2, without a traceback (unless HYDRA_FULL_ERROR=1 or FER_DEBUG=1)."""
-    try:
-        code = main()
-    except UserError as e:
-        if show_tracebacks():
-            raise
-        print(user_error_message(e), file=sys.stderr, flush=True)
-        sys.exit(USER_ERROR_EXIT)
-    sys.exit(code or 0)

@@ -25,12 +25,19 @@ from collections import defaultdict
 from pathlib import Path
 
 from fer.classes import CLASSES
+from fer.errors import USER_ERROR_EXIT, UserError, cli_main, user_error_message
 from fer.runs import RunRecord, SweepStatus, setting_overrides, sweep_status
 from fer.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
 
 DISPLAY = {"ckplus": "CK+", "jaffe": "JAFFE", "kfold": "k-fold"}
+
+
+class SweepNotFoundError(UserError, FileNotFoundError):
+    """The folder given to the report is not there."""
+
+
 # arXiv 2402.09982, InceptionResNetV2 trained on KDEF + PFA + Q: a reference for real-data runs only.
 PAPER = {
     "label": "paper (arXiv 2402.09982)",
@@ -346,7 +353,7 @@ def report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> dict:
     """Aggregate a sweep folder; writes report.md/.csv, report_per_class.csv and report.png; returns them."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
-        raise FileNotFoundError(
+        raise SweepNotFoundError(
             f"sweep folder {sweep_dir} does not exist; pass the hydra.sweep.dir of a `python train.py -m ...` run"
         )
     out_dir = Path(out_dir) if out_dir else sweep_dir
@@ -376,9 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = report(args.sweep_dir, args.out)
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except SweepNotFoundError as e:
+        print(user_error_message(e), file=sys.stderr)
+        return USER_ERROR_EXIT
     print(result["markdown"])
     for name, path in result["files"].items():
         print(f"{name}: {path}")
@@ -389,4 +396,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli_main(main)
