@@ -8,7 +8,7 @@ user errors turned into one clear message and a non-zero exit.
   - in a multirun the job fails with the same short message (Hydra goes on with the other jobs, and the sweep
     ends with the list of failures and a non-zero exit, fer/hydra_callbacks.py).
   Any other exception is a bug and keeps its traceback. `HYDRA_FULL_ERROR=1` or `FER_DEBUG=1` shows the
-  traceback of user errors too.
+  traceback of user errors too; outside a Hydra job (tests, notebooks) the exception reaches the caller.
 `fer.errors.cli_main` does the same for the plain command-line tools (`python -m fer.data`, `fer.predict`,
 `fer.report`).
 """
@@ -126,9 +126,9 @@ def task_wrapper(fn: Callable) -> Callable:
             log.error("job failed after %.1f s; its run folder is %s", time.time() - start, out)
             if job is not None:
                 write_failure(job["output_dir"], job["overrides"], e)
-            if not isinstance(e, UserError) or show_tracebacks():
-                raise
-            if job is not None and job["multirun"]:
+            if job is None or not isinstance(e, UserError) or show_tracebacks():
+                raise  # bugs, debugging, and callers outside Hydra (tests, notebooks) get the exception
+            if job["multirun"]:
                 raise JobFailed(user_error_message(e)) from None  # Hydra goes on with the other jobs
             print(user_error_message(e), file=sys.stderr, flush=True)
             raise SystemExit(USER_ERROR_EXIT) from None

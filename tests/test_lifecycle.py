@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from fer.errors import ConfigError, cli_main
 from fer.lifecycle import USER_ERROR_EXIT, open_loggers, task_wrapper
-from tests.conftest import ROOT
+from tests.conftest import ROOT, compose_cfg
 
 
 def _cfg(tmp_path):
@@ -41,21 +41,34 @@ def test_loggers_are_closed_when_a_task_fails_and_bugs_keep_their_exception(tmp_
     assert len(opened) == 1 and lifecycle._open_loggers == []
 
 
-def test_a_user_error_is_one_line_and_status_2_unless_debugging(tmp_path, capsys, monkeypatch):
+def test_a_user_error_in_a_hydra_run_is_one_line_and_status_2_unless_debugging(tmp_path, capsys, monkeypatch):
+    from hydra.core.hydra_config import HydraConfig
+
     @task_wrapper
     def task(cfg):
         raise ConfigError("model.lr=-1 must be positive")
 
     for name in ("HYDRA_FULL_ERROR", "FER_DEBUG"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(ConfigError):  # outside a Hydra job the caller gets the exception
         task(_cfg(tmp_path))
-    assert exit_info.value.code == USER_ERROR_EXIT
-    assert capsys.readouterr().err.strip() == "error: model.lr=-1 must be positive"
 
-    monkeypatch.setenv("FER_DEBUG", "1")
-    with pytest.raises(ConfigError, match="must be positive"):  # the exception itself: its traceback shows
-        task(_cfg(tmp_path))
+    # Inside a single Hydra run (what @hydra.main sets up)
+    hydra_cfg = compose_cfg([f"hydra.run.dir={tmp_path}"])
+    hydra_cfg.hydra.runtime.output_dir = str(tmp_path)
+    HydraConfig.instance().set_config(hydra_cfg)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            task(_cfg(tmp_path))
+        assert exit_info.value.code == USER_ERROR_EXIT
+        assert capsys.readouterr().err.strip() == "error: model.lr=-1 must be positive"
+        assert "ConfigError: model.lr=-1" in json.loads((tmp_path / "failed.json").read_text())["error"]
+
+        monkeypatch.setenv("FER_DEBUG", "1")
+        with pytest.raises(ConfigError, match="must be positive"):  # the exception itself: its traceback shows
+            task(_cfg(tmp_path))
+    finally:
+        HydraConfig.instance().cfg = None
 
 
 def test_cli_main_exit_status(capsys, monkeypatch):
