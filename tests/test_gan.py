@@ -148,6 +148,28 @@ def test_one_epoch_moves_both_losses(tmp_path, kdef_root):
     assert len([v for v in loss_d if v]) == batches
 
 
+def test_step_losses_are_logged_on_the_steps_the_loggers_write(tmp_path):
+    """Step values are computed only every `log_every_n_steps` batches, on exactly the batches Lightning writes."""
+    loader = DataLoader(TensorDataset(torch.rand(28, 1, 64, 64) * 2 - 1), batch_size=4)  # 7 batches
+    model = GANModule(image_size=64, channels=1, grid_size=4, diffaugment=[], **TINY_NETS)
+    logger = CSVLogger(tmp_path, name="csv")
+    trainer = pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=logger,
+        log_every_n_steps=3,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, loader)
+    logger.finalize("success")
+    rows = (Path(logger.log_dir) / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    written = [r.split(",") for r in rows[1:] if r.split(",")[header.index("train/loss_d_step")]]
+    assert len(written) == 14 // 3  # batches 3, 6, 9, 12 of the 14 (counted across epochs)
+
+
 def test_sampling_manifest_resume_and_reading(tmp_path, kdef_root):
     from fer.tasks import gan as task
 

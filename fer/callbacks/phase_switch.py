@@ -21,12 +21,12 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BaseFinetuning
 from timm.models import group_parameters
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim import Optimizer
 
 from fer.compat import set_last_lr
 
 log = logging.getLogger(__name__)
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)  # the lazy variants subclass these
 
 
 def trunk_blocks(trunk: nn.Module, exclude: set[str] | list[str] = ()) -> list[list[str]]:
@@ -109,7 +109,7 @@ class PhaseSwitch(BaseFinetuning):
             p.requires_grad_(True)
         for m in trunk.modules():  # BatchNorm whose parameters are all unfrozen trains again (statistics too)
             own = list(m.parameters(recurse=False))
-            if isinstance(m, _BatchNorm) and own and all(id(p) in ids for p in own):
+            if isinstance(m, BATCH_NORMS) and own and all(id(p) in ids for p in own):
                 m.track_running_stats = True
                 m.train()
 
@@ -132,7 +132,7 @@ class PhaseSwitch(BaseFinetuning):
         if self.train_bn:
             return
         for m in pl_module.net.trunk.modules():  # frozen BatchNorm: eval mode, running statistics do not move
-            if isinstance(m, _BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+            if isinstance(m, BATCH_NORMS) and not any(p.requires_grad for p in m.parameters()):
                 m.eval()
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
