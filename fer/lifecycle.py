@@ -25,7 +25,7 @@ from pathlib import Path
 
 import hydra
 from hydra.errors import CompactHydraException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from fer.errors import USER_ERROR_EXIT, UserError, show_tracebacks, user_error_message
 from fer.runs import clear_failure, write_failure
@@ -119,10 +119,16 @@ def task_wrapper(fn: Callable) -> Callable:
         job = hydra_job()
         try:
             result = fn(cfg)
-        except BaseException as e:
+        except BaseException as e:  # also KeyboardInterrupt: the loggers are closed, the job stays resumable
             for line in close_loggers():
                 log.info(line)
-            out = cfg.get("paths", {}).get("output_dir", "?")
+            if not isinstance(e, Exception):
+                raise
+            out = (
+                job["output_dir"]
+                if job
+                else OmegaConf.select(cfg, "paths.output_dir", default="?", throw_on_resolution_failure=False)
+            )
             log.error("job failed after %.1f s; its run folder is %s", time.time() - start, out)
             if job is not None:
                 write_failure(job["output_dir"], job["overrides"], e)
