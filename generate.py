@@ -12,7 +12,8 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from fer.utils import task_wrapper
+from fer.errors import ConfigError
+from fer.lifecycle import task_wrapper
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ def generate(cfg: DictConfig) -> dict:
     try:
         module = importlib.import_module(f"fer.tasks.{name}")
     except ModuleNotFoundError:
-        raise ValueError(f"unknown generation task {name!r}; see conf/task/") from None
+        raise ConfigError(f"unknown generation task {name!r}; see conf/task/") from None
     return module.run(cfg)
 
 

@@ -6,7 +6,6 @@ optimized (validation) metric for sweepers.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -18,21 +17,23 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import fer  # noqa: F401  (registers the config's resolvers: fer_job_dir, fer_cwd, max)
-from fer.results import check_same_run, print_run_table, run_results
-from fer.utils import atomic_write_json, finish_loggers, instantiate_dict, prepare_wandb, task_wrapper
+from fer.errors import ConfigError
+from fer.lifecycle import build_trainer, instantiate_dict, open_loggers, task_wrapper
+from fer.results import print_run_table, run_results
+from fer.runs import check_same_run, read_record
 
 log = logging.getLogger(__name__)
 
 
 @task_wrapper
 def train(cfg: DictConfig) -> dict:
+    check_entry(cfg)
     out = Path(cfg.paths.output_dir)
-    done = out / "results.json"
-    if cfg.get("resume") and done.is_file():
-        results = json.loads(done.read_text())
-        check_same_run(results, cfg)
-        log.info("finished earlier, skipping: %s", done)
-        return results
+    done = read_record(out) if cfg.get("resume") else None
+    if done is not None:
+        check_same_run(done, cfg)
+        log.info("finished earlier, skipping: %s", out)
+        return done.to_dict()
     start = time.time()
     pl.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision("high")
@@ -41,40 +42,35 @@ def train(cfg: DictConfig) -> dict:
     datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data, _convert_="all")
     datamodule.setup("fit")
     model: pl.LightningModule = hydra.utils.instantiate(cfg.model, test_names=datamodule.test_names)
-    callbacks = instantiate_dict(cfg.get("callbacks"))
-    prepare_wandb(cfg)
-    loggers = instantiate_dict(cfg.get("logger"))
-    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    loggers = open_loggers(cfg)  # closed by the task wrapper, also when training fails
+    trainer = build_trainer(cfg.trainer, instantiate_dict(cfg.get("callbacks")), loggers)
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    try:
-        last = out / "checkpoints" / "last.ckpt"
-        resume_from = str(last) if cfg.get("resume") and last.is_file() else None
-        if resume_from:
-            log.info("resuming from %s", resume_from)
-        # Our own checkpoints. Their hyperparameters are plain values (weights_only=True loads them, tested), but
-        # checkpoints from before that change held the `_partial_` optimizer, which the weights-only loader refuses.
-        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=False)
-        best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
-        if cfg.get("test") and datamodule.test_names:
-            # The checkpoint chosen on validation accuracy; never a choice made on a test set.
-            trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=False)
-        results = run_results(cfg, trainer, model, datamodule, best, seconds=time.time() - start)
-        if trainer.is_global_zero:  # one writer under DDP
-            atomic_write_json(done, results)
-    finally:
-        log_lines = finish_loggers(loggers)
-    print_run_table(results, log_lines)
+    last = out / "checkpoints" / "last.ckpt"
+    resume_from = str(last) if cfg.get("resume") and last.is_file() else None
+    if resume_from:
+        log.info("resuming from %s", resume_from)
+    # Our own checkpoints. Their hyperparameters are plain values (weights_only=True loads them, tested), but
+    # checkpoints from before that change held the `_partial_` optimizer, which the weights-only loader refuses.
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=False)
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
+    if cfg.get("test") and datamodule.test_names:
+        # The checkpoint chosen on validation accuracy; never a choice made on a test set.
+        trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=False)
+    record = run_results(cfg, trainer, model, datamodule, best, seconds=time.time() - start)
+    if trainer.is_global_zero:  # one writer under DDP
+        record.save(out)
+    results = record.to_dict()
+    print_run_table(results)
     return results
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train.yaml")
 def main(cfg: DictConfig) -> float | None:
-    check_entry(cfg)
     results = train(cfg)
     metric = cfg.get("optimized_metric")
     if metric and metric not in results["metrics"]:
-        raise KeyError(f"optimized_metric={metric!r} is not among this run's metrics {sorted(results['metrics'])}")
+        raise ConfigError(f"optimized_metric={metric!r} is not among this run's metrics {sorted(results['metrics'])}")
     return results["metrics"].get(metric)
 
 
@@ -82,7 +78,7 @@ def check_entry(cfg: DictConfig) -> None:
     """Refuse settings that would make a sweep dishonest or broken before any work starts."""
     metric = str(cfg.get("optimized_metric") or "")
     if metric.startswith("test"):
-        raise ValueError(
+        raise ConfigError(
             f"optimized_metric={metric!r}: sweepers and hyperparameter searches must optimize a "
             f"validation metric (e.g. val/acc), never a test set"
         )
@@ -97,7 +93,7 @@ def check_entry(cfg: DictConfig) -> None:
         # torch's DistributedDataParallel registers only the parameters that require grad when it wraps the
         # model, so blocks the phase switch unfreezes later would train unsynchronised on each rank
         # (Lightning-AI/pytorch-lightning#20340). Refuse rather than report silently diverged replicas.
-        raise ValueError(
+        raise ConfigError(
             "trainer.strategy=ddp with the phase switch (callbacks.phase_switch) would leave the unfrozen "
             "trunk blocks unsynchronised across GPUs; run one GPU per job (sweeps parallelise across "
             "jobs: hydra/launcher=local or slurm), or train without the phase switch "
@@ -111,7 +107,7 @@ def check_entry(cfg: DictConfig) -> None:
     ):
         # Lightning re-runs the command line for each extra rank, so with -m every rank would run the whole
         # sweep (and ddp_spawn keeps the test results in the workers); SLURM starts the ranks itself.
-        raise ValueError(
+        raise ConfigError(
             f"trainer.strategy={strategy} inside a local multirun (-m): each DDP rank would re-run the "
             f"whole sweep; run DDP jobs one at a time, or sweep through hydra/launcher=slurm "
             f"(one SLURM task per GPU)"

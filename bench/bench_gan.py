@@ -102,7 +102,11 @@ def run(quick: bool = False) -> dict:
         data = TensorDataset(torch.rand(images, 1, size, size) * 2 - 1)
         loader = DataLoader(data, batch_size=batch, shuffle=True, drop_last=True)
         pl.seed_everything(0, verbose=False)
-        template = GANModule(image_size=size, channels=1, g_features=feats, d_features=feats, hflip=0.0, grid_size=1)
+        nets = {
+            n: {"_target_": f"fer.models.components.dcgan.{n.title()}", "features": feats}
+            for n in ("generator", "discriminator")
+        }
+        template = GANModule(image_size=size, channels=1, hflip=0.0, grid_size=1, **nets)
         fw, base = [], []
         for _ in range(repeats):  # alternate, so drifting machine load hits both sides alike
             fw += lightning_run(copy.deepcopy(template), loader, epochs)

@@ -1,18 +1,21 @@
-"""Hydra callback that makes a sweep's failures visible: a marker per failed job, a list at the end.
+"""Hydra callback that makes a sweep's failures visible: a list of the jobs without results at the end.
 
 Hydra's launchers catch a job's exception and go on with the other jobs; the basic sweeper then re-raises the
 first failure after the batch (so the exit code is non-zero) and never calls `on_multirun_end`. So the
 summary is printed from `on_multirun_end` when the sweep returns, and otherwise at interpreter exit.
-Failure markers are files in the job folders, so the summary also covers jobs run in other processes
-(joblib) or on other machines (submitit, on a shared file system).
+Failure markers (`failed.json`, fer/runs.py) are files in the job folders, written by the task wrapper
+(fer/lifecycle.py), so the summary also covers jobs run in other processes (joblib) or on other machines
+(submitit, on a shared file system). A job that failed before its task ran (e.g. a config that does not
+instantiate) gets its marker here.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import io
 import logging
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +23,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from fer.report import FAILED_MARKER, sweep_status
-from fer.utils import atomic_write_json
+from fer.runs import FAILED_MARKER, clear_failure, sweep_status, write_failure
 
 log = logging.getLogger(__name__)
 MAX_LISTED = 20
@@ -39,19 +41,10 @@ class SweepSummary(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         out = Path(str(config.hydra.runtime.output_dir))
-        marker = out / FAILED_MARKER
-        if job_return.status == JobStatus.FAILED:
-            exc = job_return._return_value  # `.return_value` re-raises a failed job's exception
-            atomic_write_json(
-                marker,
-                {
-                    "overrides": list(job_return.overrides or []),
-                    "error": f"{type(exc).__name__}: {exc}",
-                    "traceback": "".join(traceback.format_exception(exc)) if isinstance(exc, BaseException) else "",
-                },
-            )
-        elif marker.is_file():
-            marker.unlink()  # a rerun finished it
+        if job_return.status == JobStatus.COMPLETED:
+            clear_failure(out)  # a rerun finished it
+        elif job_return.status == JobStatus.FAILED and not (out / FAILED_MARKER).is_file():
+            write_failure(out, list(job_return.overrides or []), job_exception(job_return))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self.summary()
@@ -86,3 +79,14 @@ class SweepSummary(Callback):
             lines.append("rerun the same command (same hydra.sweep.dir) to resume them; finished jobs are skipped")
         lines.append(f"report: python -m fer.report {self.sweep_dir}")
         print("\n".join(lines), file=sys.stderr if failed else sys.stdout, flush=True)
+
+
+def job_exception(job_return: JobReturn) -> BaseException | None:
+    """A failed job's exception: the public `return_value` re-raises it (and notes the failure on stderr, which
+    Hydra does again when the sweep ends)."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            job_return.return_value  # noqa: B018  (raises the job's exception)
+    except Exception as e:
+        return e
+    return None

@@ -7,7 +7,8 @@ backbone, and prints and writes into the sweep folder:
 - `report_per_class.csv` (and a Markdown section): recall per class, mean over the runs;
 - `report.png`: bar chart of the means with standard-deviation error bars.
 Jobs that the sweep planned (its `multirun.yaml`) but that have no `results.json` are named as missing,
-with whether they failed (`failed.json`, written by `fer.hydra_callbacks.SweepSummary`) or can resume.
+with whether they failed (`failed.json`) or can resume. Reading the sweep folder is fer/runs.py's; this
+module only aggregates and renders.
 """
 
 from __future__ import annotations
@@ -15,36 +16,28 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import logging
 import math
 import os
 import sys
 import tempfile
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from fer.classes import CLASSES
+from fer.errors import USER_ERROR_EXIT, UserError, cli_main, user_error_message
+from fer.runs import RunRecord, SweepStatus, setting_overrides, sweep_status
 from fer.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
 
 DISPLAY = {"ckplus": "CK+", "jaffe": "JAFFE", "kfold": "k-fold"}
-FAILED_MARKER = "failed.json"
-# Keys that name a run's place in the table (row, column, repetition) rather than a different setting.
-IDENTITY_KEYS = {
-    "data",
-    "backbone",
-    "protocol",
-    "protocol.fold",
-    "seed",
-    "split_seed",
-    "experiment",
-    "logger",
-    "resume",
-    "task_name",
-}
+
+
+class SweepNotFoundError(UserError, FileNotFoundError):
+    """The folder given to the report is not there."""
+
+
 # arXiv 2402.09982, InceptionResNetV2 trained on KDEF + PFA + Q: a reference for real-data runs only.
 PAPER = {
     "label": "paper (arXiv 2402.09982)",
@@ -53,24 +46,6 @@ PAPER = {
     "cross_db": {"ckplus": 86.15, "jaffe": 72.56},
     "kfold": {"kfold": 97.99},
 }
-
-
-@dataclass
-class Missing:
-    overrides: list[str]
-    folder: str
-    state: str  # failed | unfinished (resumable from last.ckpt) | not started
-    error: str = ""
-    label: str = ""  # the job's swept overrides, e.g. `data=kdef_ol,seed=2`
-
-
-@dataclass
-class SweepStatus:
-    sweep_dir: Path
-    runs: list[dict]
-    planned: int | None  # None: the sweeper's jobs cannot be listed in advance (e.g. Optuna)
-    missing: list[Missing] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)
 
 
 def display(test_name: str) -> str:
@@ -82,97 +57,7 @@ def column_of(test_name: str) -> str:
     return "kfold" if test_name.startswith("fold") and test_name[4:].isdigit() else test_name
 
 
-# ----------------------------------------------------------------------------------------- reading a sweep
-def load_runs(sweep_dir: Path) -> tuple[list[dict], list[str]]:
-    runs, unreadable = [], []
-    for path in sorted(sweep_dir.rglob("results.json")):
-        try:
-            run = json.loads(path.read_text())
-            run["_dir"] = str(path.parent)
-            runs.append(run)
-        except (OSError, ValueError) as e:
-            unreadable.append(f"{path}: {e}")
-    return runs, unreadable
-
-
-def planned_jobs(sweep_dir: Path) -> tuple[list[list[str]] | None, list[str]]:
-    """The job overrides a basic-sweeper multirun planned (from `multirun.yaml`), and the keys kept out of
-    folder names; (None, []) when the sweep folder has no plan or its sweeper decides jobs on the fly."""
-    path = sweep_dir / "multirun.yaml"
-    if not path.is_file():
-        return None, []
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf import OmegaConf
-
-    cfg = OmegaConf.load(path)
-    hydra_cfg = cfg.hydra
-    exclude = list(OmegaConf.select(hydra_cfg, "job.config.override_dirname.exclude_keys", default=[]) or [])
-    if "BasicSweeper" not in str(OmegaConf.select(hydra_cfg, "sweeper._target_", default="")):
-        return None, exclude
-    params = hydra_cfg.sweeper.get("params")
-    params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
-    args = [f"{k}={v}" for k, v in params.items()] + list(OmegaConf.to_container(hydra_cfg.overrides.task))
-    overrides = OverridesParser.create().parse_overrides(args)
-    return [list(job) for job in BasicSweeper.split_arguments(overrides, None)[0]], exclude
-
-
-def job_folder(overrides: list[str], exclude_keys: list[str]) -> str:
-    """The sweep sub-folder of a job, as `hydra.job.override_dirname` (our `hydra.sweep.subdir`) names it."""
-    from hydra._internal.config_loader_impl import get_overrides_dirname
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from fer.sweep import job_dirname
-
-    parsed = OverridesParser.create().parse_overrides(list(overrides))
-    return job_dirname(get_overrides_dirname(parsed, exclude_keys, item_sep=",", kv_sep="="))
-
-
-def sweep_status(sweep_dir: str | Path) -> SweepStatus:
-    sweep_dir = Path(sweep_dir)
-    runs, unreadable = load_runs(sweep_dir)
-    jobs, exclude = planned_jobs(sweep_dir)
-    status = SweepStatus(sweep_dir, runs, None if jobs is None else len(jobs), unreadable=unreadable)
-    if jobs is None:
-        return status
-    done = {frozenset(r.get("overrides") or []) for r in runs}
-    done_dirs = {Path(r["_dir"]).resolve() for r in runs}
-    values: dict[str, set[str]] = defaultdict(set)
-    for job in jobs:
-        for o in job:
-            values[o.split("=", 1)[0]].add(o)
-    swept = {k for k, v in values.items() if len(v) > 1}
-    for job in jobs:
-        folder = job_folder(job, exclude)
-        run_dir = sweep_dir / folder
-        if frozenset(job) in done or run_dir.resolve() in done_dirs:
-            continue
-        marker = run_dir / FAILED_MARKER
-        if marker.is_file():
-            try:
-                error = json.loads(marker.read_text()).get("error", "")
-            except ValueError:
-                error = "(unreadable failure marker)"
-            state = "failed"
-        else:
-            error = ""
-            state = "unfinished, resumable" if (run_dir / "checkpoints" / "last.ckpt").is_file() else "not started"
-        label = ",".join(sorted(o for o in job if o.split("=", 1)[0] in swept)) or folder
-        status.missing.append(Missing(job, folder, state, error, label))
-    return status
-
-
 # ------------------------------------------------------------------------------------------- aggregating
-def _setting_items(run: dict) -> frozenset[str]:
-    """A run's overrides other than its identity (row, column, repetition): runs differing here are kept apart."""
-    keys = set()
-    for o in run.get("overrides") or []:
-        key = o.split("=", 1)[0].lstrip("+~")
-        if key not in IDENTITY_KEYS and not key.startswith(("hydra.", "paths.", "logger.")):
-            keys.add(o)
-    return frozenset(keys)
-
-
 def stats(values: list[float]) -> dict:
     """Mean, sample standard deviation and variance (ddof=1; None for a single run), number of runs."""
     n = len(values)
@@ -185,21 +70,21 @@ def _f(v, digits: int = 2) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
-def aggregate(runs: list[dict]) -> list[dict]:
+def aggregate(runs: list[RunRecord]) -> list[dict]:
     """One row per (protocol, variant, backbone, setting) and test column: accuracy stats in percent."""
-    items = [_setting_items(r) for r in runs]
+    items = [setting_overrides(r.overrides) for r in runs]
     common = frozenset.intersection(*items) if items else frozenset()
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+    groups: dict[tuple, list[RunRecord]] = defaultdict(list)
     for r, it in zip(runs, items, strict=False):
         # Only what differs between the runs of this sweep names a setting (shared overrides would repeat).
-        groups[(r.get("protocol"), r.get("variant"), r.get("backbone"), ",".join(sorted(it - common)))].append(r)
+        groups[(r.protocol, r.variant, r.backbone, ",".join(sorted(it - common)))].append(r)
     rows = []
     for (protocol, variant, backbone, setting), members in sorted(
         groups.items(), key=lambda kv: tuple(map(str, kv[0]))
     ):
-        by_col: dict[str, list[tuple[dict, dict]]] = defaultdict(list)
+        by_col: dict[str, list[tuple[RunRecord, dict]]] = defaultdict(list)
         for r in members:
-            for name, res in (r.get("tests") or {}).items():
+            for name, res in (r.tests or {}).items():
                 by_col[column_of(name)].append((r, res))
         for col, pairs in sorted(by_col.items()):
             s = stats([100 * res["acc"] for _, res in pairs])
@@ -218,23 +103,23 @@ def aggregate(runs: list[dict]) -> list[dict]:
                     "test_name": display(col),
                     **s,
                     "images": sorted({res.get("n") for _, res in pairs}),
-                    "seeds": sorted({r.get("seed") for r, _ in pairs}, key=str),
-                    "split_seeds": sorted({r.get("split_seed") for r, _ in pairs}, key=str),
-                    "folds": sorted({r.get("fold") for r, _ in pairs if r.get("fold") is not None}),
-                    "gan_saw_test_subjects": any(r.get("gan_saw_test_subjects") for r, _ in pairs),
+                    "seeds": sorted({r.seed for r, _ in pairs}, key=str),
+                    "split_seeds": sorted({r.split_seed for r, _ in pairs}, key=str),
+                    "folds": sorted({r.fold for r, _ in pairs if r.fold is not None}),
+                    "gan_saw_test_subjects": any(r.gan_saw_test_subjects for r, _ in pairs),
                     "recall": recall,
-                    "skipped": sorted({n for r in members for n in r.get("skipped_tests") or []}),
+                    "skipped": sorted({n for r in members for n in r.skipped_tests or []}),
                 }
             )
     return rows
 
 
-def reference_rows(runs: list[dict]) -> list[dict]:
+def reference_rows(runs: list[RunRecord]) -> list[dict]:
     """The paper's numbers, for runs on real data only (never beside synthetic-data numbers)."""
-    if not runs or any(r.get("synthetic_data") is not False for r in runs):
+    if not runs or any(r.synthetic_data is not False for r in runs):
         return []
     out = []
-    for protocol in sorted({r.get("protocol") for r in runs}):
+    for protocol in sorted({r.protocol for r in runs}):
         for col, acc in PAPER.get(protocol, {}).items():
             out.append(
                 {
@@ -468,13 +353,14 @@ def report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> dict:
     """Aggregate a sweep folder; writes report.md/.csv, report_per_class.csv and report.png; returns them."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
-        raise FileNotFoundError(
+        raise SweepNotFoundError(
             f"sweep folder {sweep_dir} does not exist; pass the hydra.sweep.dir of a `python train.py -m ...` run"
         )
     out_dir = Path(out_dir) if out_dir else sweep_dir
     status = sweep_status(sweep_dir)
-    rows = aggregate(status.runs)
-    refs = reference_rows(status.runs)
+    records = [r.record for r in status.runs]
+    rows = aggregate(records)
+    refs = reference_rows(records)
     md = markdown(status, rows, refs)
     files = {
         "markdown": out_dir / "report.md",
@@ -497,9 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = report(args.sweep_dir, args.out)
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except SweepNotFoundError as e:
+        print(user_error_message(e), file=sys.stderr)
+        return USER_ERROR_EXIT
     print(result["markdown"])
     for name, path in result["files"].items():
         print(f"{name}: {path}")
@@ -510,4 +396,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli_main(main)

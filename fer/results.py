@@ -1,4 +1,4 @@
-"""One run's results: what `results.json` holds and the table a run prints."""
+"""One run's results: its record (`results.json`, fer/runs.py) from a finished Trainer, and the table it prints."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from fer.runs import RunRecord, identity
+
 
 def _float(v):
     return float(v.item() if hasattr(v, "item") else v)
 
 
-def run_results(cfg, trainer, model, datamodule, best_ckpt: str | None, seconds: float) -> dict:
+def run_results(cfg, trainer, model, datamodule, best_ckpt: str | None, seconds: float) -> RunRecord:
     cb = trainer.callback_metrics
     metrics = {k: _float(v) for k, v in cb.items() if k.startswith(("val/", "train/"))}
     ckpt_cb = trainer.checkpoint_callback
@@ -24,33 +26,27 @@ def run_results(cfg, trainer, model, datamodule, best_ckpt: str | None, seconds:
     gan = datamodule.split.get("gan") or {}
     tests_cfg = cfg.protocol.get("tests") or {}
     skipped = [n for n in tests_cfg if n not in model.test_results]
-    return {
-        "task_name": cfg.get("task_name"),
-        "overrides": task_overrides(cfg),
-        "variant": cfg.data.get("name"),
-        "backbone": cfg.backbone.name,
-        "protocol": cfg.protocol.name,
-        "fold": cfg.protocol.fold if cfg.protocol.name == "kfold" else None,
-        "seed": cfg.seed,
-        "split_seed": cfg.split_seed,
-        "metrics": metrics,
-        "tests": model.test_results,
-        "skipped_tests": skipped,
-        "skipped_reasons": {
+    return RunRecord(
+        **identity(cfg),
+        overrides=task_overrides(cfg),
+        metrics=metrics,
+        tests=model.test_results,
+        skipped_tests=skipped,
+        skipped_reasons={
             n: ("not configured (protocol.tests." + n + " is null)" if tests_cfg.get(n) is None else "no images")
             for n in skipped
         },
-        "split": {"digest": datamodule.split.get("digest"), "images": datamodule.split.get("images")},
+        split={"digest": datamodule.split.get("digest"), "images": datamodule.split.get("images")},
         # Whether a GAN behind the training samples was trained on subjects of the test side (k-fold with a
         # GAN trained on all of KDEF): the test accuracy is then not subject-independent for those subjects.
-        "gan_saw_test_subjects": _gan_saw_test(gan),
-        "gan": gan,
-        "synthetic_data": uses_synthetic_data(cfg),
-        "best_checkpoint": best_ckpt,
-        "epochs": trainer.current_epoch,
-        "seconds": round(seconds, 1),
-        "output_dir": str(Path(cfg.paths.output_dir)),
-    }
+        gan_saw_test_subjects=_gan_saw_test(gan),
+        gan=gan,
+        synthetic_data=uses_synthetic_data(cfg),
+        best_checkpoint=best_ckpt,
+        epochs=trainer.current_epoch,
+        seconds=round(seconds, 1),
+        output_dir=str(Path(cfg.paths.output_dir)),
+    )
 
 
 def task_overrides(cfg) -> list[str]:
@@ -74,27 +70,6 @@ def uses_synthetic_data(cfg) -> bool:
     """True when any training or test source is the bundled synthetic renderer (no paper reference then)."""
     parts = [cfg.data.get("train"), cfg.data.get("tests"), cfg.data.get("pool")]
     return any(bool((src or {}).get("synthetic")) for part in parts for src in (part or {}).values())
-
-
-def check_same_run(results: dict, cfg) -> None:
-    """Refuse to skip (or resume) a run folder that holds another configuration's results: two experiments
-    swept into one `hydra.sweep.dir` would otherwise share folders named from the same overrides."""
-    expected = {
-        "variant": cfg.data.get("name"),
-        "backbone": cfg.backbone.name,
-        "protocol": cfg.protocol.name,
-        "fold": cfg.protocol.fold if cfg.protocol.name == "kfold" else None,
-        "seed": cfg.seed,
-        "split_seed": cfg.split_seed,
-        "task_name": cfg.get("task_name"),
-    }
-    differ = {k: (results.get(k), v) for k, v in expected.items() if k in results and results.get(k) != v}
-    if differ:
-        raise RuntimeError(
-            f"{cfg.paths.output_dir}/results.json belongs to another configuration "
-            f"({', '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in differ.items())}); "
-            f"use another hydra.sweep.dir (or run dir) for this experiment"
-        )
 
 
 def print_run_table(results: dict, log_lines: list[str] | None = None) -> None:

@@ -1,13 +1,18 @@
-"""Sweep folder names: the `fer_job_dir` resolver behind `hydra.sweep.subdir` (conf/hydra/default.yaml).
+"""Sweep jobs and their folders, through Hydra's public override parser.
 
-Registered by fer/resolvers.py when the `fer` package is imported, so that every process that runs a job
-(the local one, joblib
-workers, submitit jobs) resolves the same folder name for the same configuration.
+`job_dirname` is the `fer_job_dir` resolver behind `hydra.sweep.subdir` (conf/hydra/default.yaml), registered
+by fer/resolvers.py when the `fer` package is imported, so that every process that runs a job (the local one,
+joblib workers, submitit jobs) resolves the same folder name for the same configuration. `expand_sweep` and
+`job_folder` recompute, from a sweep's `multirun.yaml`, which jobs it planned and where each one writes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 
 MAX_DIRNAME = 200  # file systems allow 255 bytes per name
 
@@ -20,3 +25,34 @@ def job_dirname(override_dirname: str) -> str:
         digest = hashlib.sha256(name.encode()).hexdigest()[:12]
         name = name.encode()[: MAX_DIRNAME - 13].decode(errors="ignore") + "-" + digest
     return name
+
+
+def parse_overrides(overrides: list[str]) -> list[Override]:
+    return OverridesParser.create().parse_overrides(list(overrides))
+
+
+def expand_sweep(overrides: list[str]) -> list[list[str]]:
+    """The jobs a basic-sweeper multirun runs for these overrides (`seed=1,2 data=a,b` -> 4 jobs), in Hydra's
+    order: the cartesian product of each key's values, keys in the order given (a later one replaces an
+    earlier one of the same key). Only discrete sweeps (`a,b`, `choice(...)`, `range(...)`) can be listed."""
+    values: dict[str, list[str]] = {}
+    for o in parse_overrides(overrides):
+        key = o.get_key_element()
+        if o.is_sweep_override():
+            if not o.is_discrete_sweep():
+                raise ValueError(f"{o.input_line}: only discrete sweeps can be listed in advance")
+            values[key] = [f"{key}={v}" for v in o.sweep_string_iterator()]
+        else:
+            values[key] = [f"{key}={o.get_value_element_as_str()}"]
+    return [list(job) for job in itertools.product(*values.values())]
+
+
+def override_dirname(overrides: list[str], exclude_keys: list[str], item_sep: str = ",", kv_sep: str = "=") -> str:
+    """`hydra.job.override_dirname` of a job: its overrides as typed, minus `exclude_keys`, sorted, joined."""
+    lines = sorted(o.input_line for o in parse_overrides(overrides) if o.key_or_group not in set(exclude_keys))
+    return item_sep.join(lines).replace("=", kv_sep)
+
+
+def job_folder(overrides: list[str], exclude_keys: list[str]) -> str:
+    """The sweep sub-folder of a job (`hydra.sweep.subdir` in conf/hydra/default.yaml)."""
+    return job_dirname(override_dirname(overrides, exclude_keys))

@@ -186,23 +186,26 @@ def test_best_val_results_is_the_epoch_model_checkpoint_keeps():
     assert other.val_history == m.val_history
 
 
-def test_progress_refresh_lowers_the_default_bar_rate_and_tolerates_no_bar(tmp_path):
-    from fer.callbacks.progress import ProgressRefresh
+def test_progress_bar_from_config_and_no_bar(tmp_path):
+    from hydra.utils import instantiate
 
+    from fer.lifecycle import build_trainer
+    from tests.conftest import compose_cfg
+
+    cfg = compose_cfg(["trainer=cpu", "logger=none", f"paths.output_dir={tmp_path}"])
     for enabled in (True, False):
-        tr = pl.Trainer(
-            accelerator="cpu",
+        bar = instantiate(cfg.callbacks.progress_bar)
+        tr = build_trainer(
+            cfg.trainer,
+            [bar],
+            [],
             max_steps=1,
             limit_val_batches=0,
-            logger=False,
             enable_checkpointing=False,
-            enable_model_summary=False,
             enable_progress_bar=enabled,
-            callbacks=[ProgressRefresh(7)],
-            default_root_dir=tmp_path,
         )
         tr.fit(module(), DataLoader(data(4, 0), batch_size=4))
         if enabled:
-            assert tr.progress_bar_callback.refresh_rate == 7
+            assert tr.progress_bar_callback is bar and bar.refresh_rate == 10
         else:
             assert tr.progress_bar_callback is None

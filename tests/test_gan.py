@@ -26,12 +26,16 @@ from fer.models.gan import GANModule
 from tests.conftest import ROOT, compose_cfg
 
 TINY = [
-    "gan.module.g_features=8",
-    "gan.module.d_features=8",
-    "gan.module.grid_size=8",
+    "model.generator.features=8",
+    "model.discriminator.features=8",
+    "model.grid_size=8",
     "gan.batch_size=8",
-    "gan.trainer.enable_progress_bar=false",
+    "+trainer.enable_progress_bar=false",
 ]
+TINY_NETS = {
+    "generator": {"_target_": "fer.models.components.dcgan.Generator", "features": 8},
+    "discriminator": {"_target_": "fer.models.components.dcgan.Discriminator", "features": 8},
+}
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +120,7 @@ def test_one_epoch_moves_both_losses(tmp_path, kdef_root):
     x = torch.from_numpy(np.asarray(happy.images)).permute(0, 3, 1, 2).float() / 127.5 - 1
     loader = DataLoader(TensorDataset(x), batch_size=4, shuffle=True, drop_last=True)
     pl.seed_everything(0)
-    model = GANModule(image_size=64, channels=1, g_features=8, d_features=8, grid_size=4)
+    model = GANModule(image_size=64, channels=1, grid_size=4, **TINY_NETS)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     logger = CSVLogger(tmp_path, name="csv")
     trainer = pl.Trainer(
@@ -142,6 +146,28 @@ def test_one_epoch_moves_both_losses(tmp_path, kdef_root):
     assert {"train/loss_d_step", "train/loss_g_step", "train/loss_d", "train/loss_g"} <= set(header)
     loss_d = [r.split(",")[header.index("train/loss_d_step")] for r in rows[1:]]
     assert len([v for v in loss_d if v]) == batches
+
+
+def test_step_losses_are_logged_on_the_steps_the_loggers_write(tmp_path):
+    """Step values are computed only every `log_every_n_steps` batches, on exactly the batches Lightning writes."""
+    loader = DataLoader(TensorDataset(torch.rand(28, 1, 64, 64) * 2 - 1), batch_size=4)  # 7 batches
+    model = GANModule(image_size=64, channels=1, grid_size=4, diffaugment=[], **TINY_NETS)
+    logger = CSVLogger(tmp_path, name="csv")
+    trainer = pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=logger,
+        log_every_n_steps=3,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, loader)
+    logger.finalize("success")
+    rows = (Path(logger.log_dir) / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    written = [r.split(",") for r in rows[1:] if r.split(",")[header.index("train/loss_d_step")]]
+    assert len(written) == 14 // 3  # batches 3, 6, 9, 12 of the 14 (counted across epochs)
 
 
 def test_sampling_manifest_resume_and_reading(tmp_path, kdef_root):

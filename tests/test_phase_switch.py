@@ -9,10 +9,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader, TensorDataset
 
-from fer.callbacks.phase_switch import PhaseSwitch, trunk_blocks
+from fer.callbacks.phase_switch import BATCH_NORMS, PhaseSwitch, trunk_blocks
 from fer.models.classifier import ClassifierModule
 from fer.models.components.backbone import FERNet
 
@@ -63,7 +62,9 @@ class Recorder(Callback):
         self.epochs[trainer.current_epoch] = {
             "trainable": {n for n, p in pl_module.named_parameters() if p.requires_grad},
             "groups": [(g["lr"], sorted(names[id(p)] for p in g["params"])) for g in opt.param_groups],
-            "bn_training": {n: m.training for n, m in pl_module.net.trunk.named_modules() if isinstance(m, _BatchNorm)},
+            "bn_training": {
+                n: m.training for n, m in pl_module.net.trunk.named_modules() if isinstance(m, BATCH_NORMS)
+            },
         }
 
 

@@ -184,17 +184,14 @@ def test_cross_db_val_is_held_out_training_subjects_without_their_derived_images
 
 # ---------------------------------------------------------------------------------- seeds and the metric
 def test_split_seed_and_training_seed_are_separate_and_paper_experiments_sweep_them():
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from fer.sweep import expand_sweep
 
     cfg = compose_cfg(["experiment=paper_cross_db", "seed=7"])
     assert cfg.seed == 7 and cfg.split_seed == 0 and cfg.data.split_seed == 0  # the training seed moves no split
     assert compose_cfg(["experiment=paper_cross_db", "split_seed=3"]).data.split_seed == 3
     assert cfg.protocol.name == "cross_db"
     params = cfg.hydra.sweeper.params
-    jobs = BasicSweeper.split_arguments(
-        OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()]), None
-    )[0]
+    jobs = expand_sweep([f"{k}={v}" for k, v in params.items()])
     assert len(jobs) == 5 * 4 * 3
     assert set(params.data.split(",")) == {"kdef", "kdef_ol", "kdef_pfa", "kdef_q", "kdef_pfa_q"}
     assert set(params.backbone.split(",")) == {"vgg16", "vgg19", "inception_v3", "inception_resnet_v2"}

@@ -21,8 +21,8 @@ def _multirun_yaml(sweep, params: dict, task: list[str]):
         OmegaConf.create(
             {
                 "hydra": {
+                    "runtime": {"choices": {"hydra/sweeper": "basic"}},
                     "sweeper": {
-                        "_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
                         "max_batch_size": None,
                         "params": params,
                     },

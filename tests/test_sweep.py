@@ -238,8 +238,8 @@ def test_sweep_summary_marks_failures_and_lists_them(tmp_path, capsys):
         OmegaConf.create(
             {
                 "hydra": {
+                    "runtime": {"choices": {"hydra/sweeper": "basic"}},
                     "sweeper": {
-                        "_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
                         "params": {"seed": ",".join(map(str, seeds))},
                     },
                     "overrides": {"task": ["experiment=demo"]},

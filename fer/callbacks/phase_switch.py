@@ -21,10 +21,12 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BaseFinetuning
 from timm.models import group_parameters
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim import Optimizer
 
+from fer.compat import set_last_lr
+
 log = logging.getLogger(__name__)
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)  # the lazy variants subclass these
 
 
 def trunk_blocks(trunk: nn.Module, exclude: set[str] | list[str] = ()) -> list[list[str]]:
@@ -107,15 +109,14 @@ class PhaseSwitch(BaseFinetuning):
             p.requires_grad_(True)
         for m in trunk.modules():  # BatchNorm whose parameters are all unfrozen trains again (statistics too)
             own = list(m.parameters(recurse=False))
-            if isinstance(m, _BatchNorm) and own and all(id(p) in ids for p in own):
+            if isinstance(m, BATCH_NORMS) and own and all(id(p) in ids for p in own):
                 m.track_running_stats = True
                 m.train()
 
     @staticmethod
     def _sync_schedulers(pl_module: pl.LightningModule, optimizer: Optimizer) -> None:
         """A group added mid-training must be known to the schedulers (their per-group lists would be short)."""
-        trainer = pl_module._trainer
-        for config in trainer.lr_scheduler_configs if trainer is not None else []:
+        for config in pl_module.trainer.lr_scheduler_configs:
             s = config.scheduler
             if getattr(s, "optimizer", None) is not optimizer:
                 continue
@@ -123,7 +124,7 @@ class PhaseSwitch(BaseFinetuning):
                 g.setdefault("initial_lr", g["lr"])
             if hasattr(s, "base_lrs"):  # LRScheduler: the new group starts from its own lr
                 s.base_lrs = list(s.base_lrs) + [g["initial_lr"] for g in optimizer.param_groups[len(s.base_lrs) :]]
-                s._last_lr = [g["lr"] for g in optimizer.param_groups]
+                set_last_lr(s, [g["lr"] for g in optimizer.param_groups])
             if hasattr(s, "min_lrs"):  # ReduceLROnPlateau
                 s.min_lrs = list(s.min_lrs) + [s.min_lrs[-1]] * (len(optimizer.param_groups) - len(s.min_lrs))
 
@@ -131,7 +132,7 @@ class PhaseSwitch(BaseFinetuning):
         if self.train_bn:
             return
         for m in pl_module.net.trunk.modules():  # frozen BatchNorm: eval mode, running statistics do not move
-            if isinstance(m, _BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+            if isinstance(m, BATCH_NORMS) and not any(p.requires_grad for p in m.parameters()):
                 m.eval()
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -77,9 +77,16 @@ class ClassifierModule(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.normalize(x))
 
+    def in_training_loop(self) -> bool:
+        """True for the fit loop's training batches; a module outside a Trainer is evaluating."""
+        try:
+            return self.trainer.training
+        except RuntimeError:  # not attached to a Trainer
+            return False
+
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         x, y = batch
-        if self._trainer is not None and self._trainer.training and self.hparams.hflip > 0:
+        if self.hparams.hflip > 0 and self.in_training_loop():
             flip = torch.rand(x.shape[0], device=x.device) < self.hparams.hflip
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
         return x, y

@@ -1,23 +1,24 @@
-"""GANModule: one DCGAN under Lightning with manual optimization, and the per-epoch sample-grid callback.
+"""GANModule: one DCGAN under Lightning with manual optimization (conf/model/gan.yaml).
 
 Each training step makes one discriminator step (real vs detached fakes) and one generator step
 (non-saturating loss), each with its own Adam. Every `optimizer.step()` counts as a Lightning global step, so
-training is bounded by epochs (`max_epochs`), never by steps. The networks are built from plain
-hyperparameters, so `GANModule.load_from_checkpoint(path)` needs no extra arguments.
+training is bounded by epochs (`max_epochs`), never by steps. The generator and discriminator are `_target_`
+configs that the module instantiates with the shared sizes (latent_dim, image_size, channels); they are saved
+as plain hyperparameters, so `GANModule.load_from_checkpoint(path)` needs no extra arguments.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from collections.abc import Mapping
 
+import hydra
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from pytorch_lightning.callbacks import Callback
-from torchvision.utils import make_grid, save_image
+from omegaconf import OmegaConf
 
-from fer.models.components.dcgan import Discriminator, Generator
+GENERATOR = {"_target_": "fer.models.components.dcgan.Generator", "features": 64}
+DISCRIMINATOR = {"_target_": "fer.models.components.dcgan.Discriminator", "features": 64}
 
 
 def rand_translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
@@ -65,14 +66,19 @@ def rand_cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
 DIFF_AUGMENTS = {"translation": rand_translation, "cutout": rand_cutout}
 
 
+def plain(cfg: Mapping) -> dict:
+    """A network's config as a plain dict (DictConfig from Hydra, or a dict)."""
+    return OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+
+
 class GANModule(pl.LightningModule):
     def __init__(
         self,
+        generator: Mapping | None = None,
+        discriminator: Mapping | None = None,
         latent_dim: int = 100,
         image_size: int = 64,
         channels: int = 1,
-        g_features: int = 64,
-        d_features: int = 64,
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
         hflip: float = 0.5,
@@ -81,18 +87,23 @@ class GANModule(pl.LightningModule):
         diffaugment: tuple[str, ...] | list[str] = (),
     ):
         super().__init__()
+        # Plain dicts in the saved hyperparameters: checkpoints load with weights_only=True.
+        generator, discriminator = plain(generator or GENERATOR), plain(discriminator or DISCRIMINATOR)
+        betas, diffaugment = list(betas), list(diffaugment)
         self.save_hyperparameters(logger=False)
         unknown = set(diffaugment) - set(DIFF_AUGMENTS)
         if unknown:
             raise ValueError(f"diffaugment: unknown {sorted(unknown)}; expected a subset of {sorted(DIFF_AUGMENTS)}")
         self.automatic_optimization = False
-        self.generator = Generator(latent_dim, image_size, channels, g_features)
-        self.discriminator = Discriminator(image_size, channels, d_features)
+        sizes = {"image_size": image_size, "channels": channels}
+        self.generator = hydra.utils.instantiate(generator, latent_dim=latent_dim, **sizes)
+        self.discriminator = hydra.utils.instantiate(discriminator, **sizes)
         # Fixed noise for the per-epoch grid; a persistent buffer, so a resumed run draws the same grid.
         noise = torch.randn(grid_size, latent_dim, generator=torch.Generator().manual_seed(grid_seed))
         self.register_buffer("fixed_noise", noise)
         self._sums: torch.Tensor | None = None
         self._count = 0
+        self.batches_stepped = 0
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z)
@@ -120,6 +131,7 @@ class GANModule(pl.LightningModule):
             flip = torch.rand(real.shape[0], device=real.device) < self.hparams.hflip
             real = torch.where(flip.view(-1, 1, 1, 1), real.flip(-1), real)
         opt_g, opt_d = self.optimizers()
+        self.batches_stepped = self.global_step // 2  # each batch steps both optimizers
         z = torch.randn(real.shape[0], self.hparams.latent_dim, device=self.device)
         fake = self.generator(z)
         ones = torch.ones(real.shape[0], device=self.device)
@@ -156,7 +168,7 @@ class GANModule(pl.LightningModule):
         )
         self._sums = stats * n if self._sums is None else self._sums + stats * n
         self._count += n
-        if self._trainer is None or self.trainer._logger_connector.should_update_logs:  # the steps the loggers write
+        if self.writes_step_logs():
             self.log_dict(
                 {"train/loss_d_step": stats[0], "train/loss_g_step": stats[1]},
                 on_step=True,
@@ -164,6 +176,12 @@ class GANModule(pl.LightningModule):
                 prog_bar=True,
                 batch_size=n,
             )
+
+    def writes_step_logs(self) -> bool:
+        """Whether the loggers write this batch's step values (every `trainer.log_every_n_steps` batches), so
+        that `self.log` is not paid for values nobody writes."""
+        every = self.trainer.log_every_n_steps
+        return bool(self.trainer.fast_dev_run) or (every > 0 and (self.batches_stepped + 1) % every == 0)
 
     def on_train_epoch_start(self) -> None:
         self._sums, self._count = None, 0
@@ -188,34 +206,3 @@ class GANModule(pl.LightningModule):
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] float (B, C, H, W) -> uint8."""
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
-class SampleGrid(Callback):
-    """After every `every_n_epochs` epochs: the fixed-noise grid as `<out_dir>/epoch_XXX.png` (written
-    atomically), also logged to image-capable loggers (W&B, TensorBoard)."""
-
-    def __init__(self, out_dir: str, every_n_epochs: int = 1, nrow: int = 8):
-        self.out_dir = Path(out_dir)
-        self.every_n_epochs = every_n_epochs
-        self.nrow = nrow
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: GANModule) -> None:
-        epoch = trainer.current_epoch
-        if (epoch + 1) % self.every_n_epochs or not trainer.is_global_zero:
-            return
-        was_training = pl_module.generator.training
-        pl_module.generator.eval()
-        with torch.no_grad():
-            images = pl_module.generator(pl_module.fixed_noise).float().cpu()
-        pl_module.generator.train(was_training)
-        grid = make_grid(images, nrow=self.nrow, normalize=True, value_range=(-1, 1))
-        path = self.out_dir / f"epoch_{epoch:03d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
-        save_image(grid, tmp)
-        os.replace(tmp, path)
-        for lg in trainer.loggers:
-            if hasattr(lg, "log_image"):  # W&B
-                lg.log_image(key="gan/samples", images=[str(path)], step=trainer.global_step)
-            elif hasattr(getattr(lg, "experiment", None), "add_image"):  # TensorBoard
-                lg.experiment.add_image("gan/samples", grid, global_step=trainer.global_step)

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from fer.data.augment import AugmentSettings, augment_to_folder
 from fer.data.sources import dataset_source, load_source
-from fer.utils import finish_loggers, instantiate_dict
+from fer.lifecycle import open_loggers
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +39,17 @@ def run(cfg: DictConfig) -> dict:
 
 def _log_preview(cfg: DictConfig, summary: dict) -> None:
     """Preview and counts to the configured loggers (W&B `log_image`, TensorBoard `add_image`, CSV counts)."""
-    loggers = instantiate_dict(cfg.get("logger"))
-    if not loggers:
-        return
-    try:
-        for lg in loggers:
-            lg.log_metrics({"augment/images": summary["images"], "augment/written": summary["written"]})
-            if hasattr(lg, "log_image"):
-                lg.log_image(key="augment/preview", images=[summary["preview"]])
-            elif hasattr(getattr(lg, "experiment", None), "add_image"):
-                import numpy as np
-                from PIL import Image
+    loggers = open_loggers(cfg)  # closed by the task wrapper
+    for lg in loggers:
+        lg.log_metrics({"augment/images": summary["images"], "augment/written": summary["written"]})
+        if hasattr(lg, "log_image"):
+            lg.log_image(key="augment/preview", images=[summary["preview"]])
+        elif hasattr(getattr(lg, "experiment", None), "add_image"):
+            import numpy as np
+            from PIL import Image
 
-                lg.experiment.add_image(
-                    "augment/preview", np.asarray(Image.open(summary["preview"]).convert("RGB")), dataformats="HWC"
-                )
-            lg.save()
-    finally:
-        for line in finish_loggers(loggers):
-            log.info(line)
+            lg.experiment.add_image(
+                "augment/preview", np.asarray(Image.open(summary["preview"]).convert("RGB")), dataformats="HWC"
+            )
+        lg.save()
     log.info("preview: %s", Path(summary["preview"]))

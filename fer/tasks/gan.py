@@ -3,7 +3,8 @@
 For each emotion:
 1. the prepared face crops of that class from `dataset` (KDEF by default) plus `gan.extra_sources` (e.g. `[web]`),
    minus `gan.exclude_subjects` (train a GAN per fold by excluding the fold's test subjects);
-2. a GANModule trained for `gan.max_epochs` in `<gan.run_dir>/<class>/<settings key>/` (checkpoints, the
+2. a GANModule (conf/model/gan.yaml) trained for `gan.max_epochs` by the shared `trainer`, with the callbacks of
+   conf/callbacks/gan.yaml and the `logger` group, in `<gan.run_dir>/<class>/<settings key>/` (checkpoints, the
    fixed-noise grid per epoch); a rerun with the same settings resumes from `last.ckpt` (more epochs go on
    training, equal epochs train nothing);
 3. `gan.samples_per_class` images from the final generator checkpoint, deterministic for `gan.sample_seed`,
@@ -14,6 +15,7 @@ For each emotion:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -27,15 +29,16 @@ import hydra
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.data import DataLoader, TensorDataset
 
 from fer.classes import CLASSES, class_index
 from fer.data.cache import PreparedSet, file_lock
 from fer.data.sources import dataset_with_extras, load_source
-from fer.models.gan import GANModule, SampleGrid, to_uint8
-from fer.utils import atomic_write_json, finish_loggers, prepare_wandb
+from fer.errors import ConfigError
+from fer.lifecycle import build_trainer, close_loggers, instantiate_dict, open_loggers
+from fer.models.gan import GANModule, to_uint8
+from fer.utils import atomic_write_json
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
@@ -44,10 +47,13 @@ MANIFEST = "manifest.json"
 def emotions(value) -> list[str]:
     """`emotion=<class>`, `emotion=all` or a list; a clear error for anything else."""
     if value is None or value == "???":
-        raise ValueError("task=gan needs emotion=<class> or emotion=all (classes: " + ", ".join(CLASSES) + ")")
+        raise ConfigError("task=gan needs emotion=<class> or emotion=all (classes: " + ", ".join(CLASSES) + ")")
     names = list(CLASSES) if value == "all" else ([value] if isinstance(value, str) else list(value))
     for name in names:
-        class_index(name)  # raises naming the valid classes
+        try:
+            class_index(name)
+        except ValueError as e:  # names the valid classes
+            raise ConfigError(f"emotion={value}: {e}") from None
     return names
 
 
@@ -65,7 +71,7 @@ def class_faces(cfg: DictConfig, emotion: str) -> PreparedSet:
         if keep:
             chosen.append(prepared.subset(keep))
     if not chosen:
-        raise ValueError(
+        raise ConfigError(
             f"no {emotion!r} faces in sources {sorted(parts)} (after gan.exclude_subjects); "
             f"check dataset.root and the sources' class folders"
         )
@@ -76,7 +82,7 @@ def settings_key(cfg: DictConfig, faces: PreparedSet) -> tuple[str, dict]:
     """Everything that changes what a GAN learns (not its epoch budget, not the sampling): the run folder key."""
     g = cfg.gan
     settings = {
-        "module": OmegaConf.to_container(g.module, resolve=True),
+        "model": OmegaConf.to_container(cfg.model, resolve=True),
         "image_size": g.image_size,
         "color": g.color,
         "batch_size": g.batch_size,
@@ -101,48 +107,31 @@ def train_gan(cfg: DictConfig, emotion: str, faces: PreparedSet, run_dir: Path) 
         raise ValueError(
             f"prepared faces have {faces.images.shape[-1]} channels, expected {channels} for color={g.color}"
         )
-    model = GANModule(
-        image_size=g.image_size, channels=channels, grid_seed=cfg.seed, **OmegaConf.to_container(g.module, resolve=True)
-    )
+    model: GANModule = hydra.utils.instantiate(cfg.model, channels=channels)
     data = TensorDataset(to_tensor(faces.images))
     # drop_last keeps one tiny last batch from skewing BatchNorm statistics, unless it is the only batch.
     loader = DataLoader(data, batch_size=g.batch_size, shuffle=True, drop_last=len(data) > g.batch_size, num_workers=0)
-    ckpt_dir = run_dir / "checkpoints"
-    callbacks = [
-        # save_last="link": last.ckpt links the newest epoch file (one copy of G+D+Adam states on disk).
-        ModelCheckpoint(
-            dirpath=ckpt_dir,
-            filename="gan-epoch{epoch:03d}",
-            auto_insert_metric_name=False,
-            save_top_k=1,
-            save_last="link",
-            every_n_epochs=1,
-            save_on_train_epoch_end=True,
-        ),
-        SampleGrid(str(run_dir / "grids"), every_n_epochs=g.grid_every_n_epochs),
-    ]
-    prepare_wandb(cfg)
-    loggers = []
-    for lg_cfg in (cfg.get("logger") or {}).values():
-        if lg_cfg is not None and "_target_" in lg_cfg:
-            extra = {"name": f"gan_{emotion}"} if "name" in lg_cfg else {}
-            loggers.append(hydra.utils.instantiate(lg_cfg, **extra))
-    trainer: pl.Trainer = hydra.utils.instantiate(
-        g.trainer, default_root_dir=str(run_dir), callbacks=callbacks, logger=loggers or False
-    )
+    # The trainer and its callbacks write into this emotion's run folder.
+    run_cfg = copy.deepcopy(cfg)
+    with open_dict(run_cfg):
+        run_cfg.paths.output_dir = str(run_dir)
+    loggers = open_loggers(cfg, name=f"gan_{emotion}")
+    trainer = build_trainer(run_cfg.trainer, instantiate_dict(run_cfg.get("callbacks")), loggers)
     for lg in loggers:
         lg.log_hyperparams({"emotion": emotion, "train_images": len(data), **dict(model.hparams)})
-    last = ckpt_dir / "last.ckpt"
+    if trainer.checkpoint_callback is None:
+        raise ConfigError(
+            "task=gan needs a ModelCheckpoint among its callbacks (callbacks=gan, conf/callbacks/gan.yaml)"
+        )
+    last = Path(trainer.checkpoint_callback.dirpath) / "last.ckpt"
     resume = str(last) if g.resume and last.exists() else None
     if resume:
         log.info("%s: resuming from %s", emotion, last)
-    try:
-        trainer.fit(model, train_dataloaders=loader, ckpt_path=resume)
-    finally:
-        for line in finish_loggers(loggers):
-            log.info(line)
+    trainer.fit(model, train_dataloaders=loader, ckpt_path=resume)
+    for line in close_loggers(loggers):  # one logger run per emotion
+        log.info(line)
     if not last.exists():
-        raise RuntimeError(f"{emotion}: training wrote no checkpoint in {ckpt_dir}")
+        raise RuntimeError(f"{emotion}: training wrote no checkpoint in {last.parent}")
     losses = {
         k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/") and not k.endswith("_step")
     }
