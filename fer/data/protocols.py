@@ -186,8 +186,8 @@ class OfficialSplit(Protocol):
             test = official_part(prepared, "test")
             if not len(test.samples):
                 raise UserError(
-                    f"protocol=official: dataset {name!r} has no test split at {prepared.samples[0].path}"
-                    f"'s root; see docs/datasets.md for its layout"
+                    f"protocol=official: dataset {name!r} has no test split (no image of it is marked test); "
+                    "see docs/datasets.md for the layouts that carry one"
                 )
             official_tests[name] = test
             val = official_part(prepared, "val")
@@ -203,8 +203,14 @@ class OfficialSplit(Protocol):
             )
         )
         evaluated = held | {s.subject for p in [*official_tests.values(), *val_parts] for s in p.samples}
-        # Derived images (augmented copies) carry their source subject: they leave training with it.
-        train_side = _side(data, lambda s: s.subject not in evaluated and s.meta.get("split") in (None, "train"))
+
+        def trains(s) -> bool:
+            if s.meta.get("split") == "train":  # an official training image (a shared subject: the guard says so)
+                return s.subject not in held
+            # Derived images (augmented copies) and split-less extras (GAN samples) follow their source subject.
+            return s.meta.get("split") is None and s.subject not in evaluated
+
+        train_side = _side(data, trains)
         cross = {n: p for n, p in self._cross_tests(tests).items() if n not in official_tests}
         val = PreparedSet.concat(val_parts) if any(len(p.samples) for p in val_parts) else data.subset([])
         return Split(
