@@ -132,12 +132,16 @@ def test_affectnet_npy_form(tmp_path):
 
 
 # ------------------------------------------------------------------------------ folders, FER2013, metadata
-def test_folder_split_tree_is_an_official_split_with_class_aliases(tmp_path, caplog):
+def test_folder_split_tree_is_an_official_split_with_class_aliases(tmp_path, caplog, capsys):
+    root = folder_split_tree(tmp_path)
     with caplog.at_level(logging.WARNING):
-        samples = read_dataset("folder", folder_split_tree(tmp_path), origin="original")
+        samples = read_dataset("folder", root, origin="original")
     assert Counter(s.meta["split"] for s in samples) == {"train": 24, "val": 12, "test": 12}
     assert {CLASSES[s.label] for s in samples} == {"angry", "happy", "neutral", "surprise"}
     assert any("train/misc" in r.getMessage() and "name no emotion" in r.getMessage() for r in caplog.records)
+    out = _summary(capsys, "folder", root)
+    assert out["images"] == out["subjects"] == 48 and out["per_class"]["neutral"] == 12
+    assert out["splits"] == {"train": 24, "val": 12, "test": 12}
 
 
 def test_fer2013_splits_and_a_row_with_too_few_fields(tmp_path):
