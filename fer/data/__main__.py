@@ -4,11 +4,11 @@
     python -m fer.data prepare <kdef|ckplus|jaffe|folder|fer2013|rafdb|affectnet> <root> [--detector haar] ...
     python -m fer.data render-synthetic <kdef|ckplus|jaffe> <out dir> [--subjects N] [--seed S]
 
-`summary` prints one JSON object (images, subjects, per_class, ...) after the reader's default selection
-rules (with `splits`, the official train/val/test counts, where the dataset has them; reader options are
-checked: an unknown one is refused with the accepted names); `prepare` builds the face cache and prints its
-report (prepared, skipped with reasons, no-face count
-and files, all-black files, seconds). A wrong root exits with status 2 and a message saying what was expected.
+`summary` prints one JSON object (images, subjects, per_class, splits where the dataset has an official
+split, skipped files with reasons, ...) after the reader's default selection rules; `prepare` builds the face
+cache and prints its report (prepared, skipped with reasons, no-face count and files, all-black files,
+seconds). Reader options are checked: an unknown one is refused with the accepted names. A wrong root exits
+with status 2 and a message saying what was expected.
 """
 
 from __future__ import annotations
