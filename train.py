@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 
 import hydra
-import pytorch_lightning as pl
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 import fer  # noqa: F401  (registers the config's resolvers: fer_job_dir, fer_cwd, max)
@@ -28,6 +26,10 @@ log = logging.getLogger(__name__)
 @task_wrapper
 def train(cfg: DictConfig) -> dict:
     check_entry(cfg)
+    # torch and Lightning load here, when a run really starts: --help, --cfg and config errors answer at once
+    import pytorch_lightning as pl
+    import torch
+
     out = Path(cfg.paths.output_dir)
     done = read_record(out) if cfg.get("resume") else None
     if done is not None:
@@ -40,7 +42,8 @@ def train(cfg: DictConfig) -> dict:
 
     # plain dicts/lists (not DictConfig) in the saved hyperparameters: checkpoints load with weights_only=True
     datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data, _convert_="all")
-    datamodule.setup("fit")
+    datamodule.preflight()  # every source the run needs, all missing ones named at once, before any is read
+    # The protocol names the test sets before any data is read; Lightning runs the data setup inside fit.
     model: pl.LightningModule = hydra.utils.instantiate(cfg.model, test_names=datamodule.test_names)
     loggers = open_loggers(cfg)  # closed by the task wrapper, also when training fails
     trainer = build_trainer(cfg.trainer, instantiate_dict(cfg.get("callbacks")), loggers)

@@ -24,18 +24,14 @@ def run_results(cfg, trainer, model, datamodule, best_ckpt: str | None, seconds:
     elif getattr(model, "val_results", None):  # no checkpoint kept (e.g. fast_dev_run): the last validation epoch
         metrics.update({"val/acc": model.val_results["acc"], "val/f1": model.val_results["f1"]})
     gan = datamodule.split.get("gan") or {}
-    tests_cfg = cfg.protocol.get("tests") or {}
-    skipped = [n for n in tests_cfg if n not in model.test_results]
+    skipped = [n for n in getattr(datamodule, "test_names", []) if n not in model.test_results]
     return RunRecord(
         **identity(cfg),
         overrides=task_overrides(cfg),
         metrics=metrics,
         tests=model.test_results,
         skipped_tests=skipped,
-        skipped_reasons={
-            n: ("not configured (protocol.tests." + n + " is null)" if tests_cfg.get(n) is None else "no images")
-            for n in skipped
-        },
+        skipped_reasons=dict.fromkeys(skipped, "no images"),
         split={"digest": datamodule.split.get("digest"), "images": datamodule.split.get("images")},
         # Whether a GAN behind the training samples was trained on subjects of the test side (k-fold with a
         # GAN trained on all of KDEF): the test accuracy is then not subject-independent for those subjects.
@@ -68,8 +64,11 @@ def _gan_saw_test(gan: dict) -> bool | None:
 
 def uses_synthetic_data(cfg) -> bool:
     """True when any training or test source is the bundled synthetic renderer (no paper reference then)."""
-    parts = [cfg.data.get("train"), cfg.data.get("tests"), cfg.data.get("pool")]
-    return any(bool((src or {}).get("synthetic")) for part in parts for src in (part or {}).values())
+    from fer.data.catalogue import select
+
+    catalogue = cfg.get("sources") or {}
+    parts = [cfg.data.get("train"), cfg.protocol.get("tests"), cfg.protocol.get("pool")]
+    return any(s.synthetic for part in parts for s in select(part, catalogue, "data").values())
 
 
 def print_run_table(results: dict, log_lines: list[str] | None = None) -> None:

@@ -163,3 +163,95 @@ def fer2013_csv(root: Path, rows: int = 14) -> Path:
     lines.append("9," + " ".join(["0"] * 2304) + ",Training")  # unknown class
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def fer2013_folders(root: Path, per_class: int = 3, classes=("angry", "happy", "neutral", "sad")) -> Path:
+    """The folder form: `fer2013/train/<class>/*.png` and `fer2013/test/<class>/*.png`, 48 x 48 grey."""
+    d = root / "fer2013"
+    n = 0
+    for split, count in (("train", per_class * 2), ("test", per_class)):
+        for cls in classes:
+            for k in range(count):
+                write(d / split / cls / f"im{k}.png", face(48, 48, seed=n, gray=True))
+                n += 1
+    return d
+
+
+RAF_ORDER = ("surprise", "fear", "disgust", "happy", "sad", "angry", "neutral")  # RAF-DB codes 1..7
+
+
+def rafdb_tree(root: Path, per_class: int = 2, attributes: bool = True) -> Path:
+    """RAF-DB basic: `basic/EmoLabel/list_patition_label.txt`, `Image/aligned/*_aligned.jpg`, `Image/original/*.jpg`,
+    `Annotation/manual/*_manu_attri.txt` (5 landmark lines, then gender, race, age); returns `basic/`.
+
+    Quirks: a label line with code 8, a listed image that is missing, a malformed line.
+    """
+    basic = root / "basic"
+    lines, n = [], 0
+    for split, count in (("train", per_class * 2), ("test", per_class)):
+        for code in range(1, 8):
+            for _ in range(count):
+                n += 1
+                name = f"{split}_{n:05d}.jpg"
+                lines.append(f"{name} {code}")
+                write(basic / "Image" / "original" / name, face(80, 96, seed=n))
+                write(basic / "Image" / "aligned" / f"{split}_{n:05d}_aligned.jpg", face(100, 100, seed=n))
+                if attributes:
+                    attr = basic / "Annotation" / "manual" / f"{split}_{n:05d}_manu_attri.txt"
+                    attr.parent.mkdir(parents=True, exist_ok=True)
+                    landmarks = "\n".join(f"{30 + i}.5 {40 + i}.25" for i in range(5))
+                    attr.write_text(f"{landmarks}\n{n % 2}\n{n % 3}\n{n % 5}\n")
+    lines += ["train_09998.jpg 8", "train_09999.jpg 3", "garbage line here"]
+    (basic / "EmoLabel").mkdir(parents=True, exist_ok=True)
+    (basic / "EmoLabel" / "list_patition_label.txt").write_text("\n".join(lines) + "\n")
+    return basic
+
+
+AFFECTNET_CODES = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "angry", "contempt")  # 0..7
+
+
+def affectnet_csv_tree(root: Path, per_code: int = 2) -> Path:
+    """The official form: `training.csv`, `validation.csv` and `Manually_Annotated_Images/<dir>/<file>.jpg`, with
+    every code 0..10 (contempt and 8..10 are dropped by default) and a row with too few fields."""
+    d = root / "AffectNet"
+    header = "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
+    n = 0
+    for csv_name, count in (("training.csv", per_code * 2), ("validation.csv", per_code)):
+        rows = [header]
+        for code in range(11):
+            for _ in range(count):
+                n += 1
+                rel = f"{n % 3}/img{n:04d}.jpg"
+                write(d / "Manually_Annotated_Images" / rel, face(64, 64, seed=n))
+                rows.append(f'{rel},8,8,48,48,"1.0;2.0;3.0",{code},0.1,-0.2')
+        rows.append("9/short.jpg,1,2")
+        (d / csv_name).write_text("\n".join(rows) + "\n")
+    return d
+
+
+def affectnet_npy_tree(root: Path, per_code: int = 2) -> Path:
+    """The re-distributed form: `train_set|val_set/images/<n>.jpg` + `annotations/<n>_exp.npy` (codes as strings)."""
+    d = root / "affectnet_npy"
+    n = 0
+    for part, count in (("train_set", per_code * 2), ("val_set", per_code)):
+        for code in range(11):
+            for _ in range(count):
+                write(d / part / "images" / f"{n}.jpg", face(56, 56, seed=n))
+                (d / part / "annotations").mkdir(parents=True, exist_ok=True)
+                np.save(d / part / "annotations" / f"{n}_exp.npy", np.array(str(code)))
+                np.save(d / part / "annotations" / f"{n}_val.npy", np.array("0.1"))
+                n += 1
+    return d
+
+
+def folder_split_tree(root: Path, per_class: int = 3) -> Path:
+    """`faces/train|val|test/<class>/*` with common class-name spellings (Anger, happiness, normal, Surprised)."""
+    d = root / "faces"
+    n = 0
+    for split, count in (("train", per_class * 2), ("val", per_class), ("test", per_class)):
+        for cls in ("Anger", "happiness", "normal", "Surprised"):
+            for k in range(count):
+                write(d / split / cls / f"{cls.lower()}_{k}.png", face(48, 48, seed=n))
+                n += 1
+        (d / split / "misc").mkdir(parents=True, exist_ok=True)
+    return d

@@ -11,6 +11,7 @@ from PIL import Image
 
 from fer.classes import CLASSES
 from fer.data.datamodule import FERDataModule
+from fer.data.protocols import CrossDatabase, OfficialSplit, SubjectKFold
 from fer.data.samples import Sample
 from fer.data.splits import (
     LeakageError,
@@ -97,14 +98,15 @@ def kdef_like(tmp_path):
 
 
 def _dm(tmp_path, train, pool=None, fold=0, split_seed=0, protocol="kfold", tests=None):
+    make = {
+        "kfold": lambda: SubjectKFold(n_folds=5, fold=fold, pool=pool, tests=tests, val_fraction=0.2),
+        "cross_db": lambda: CrossDatabase(tests=tests, val_fraction=0.2),
+        "official": lambda: OfficialSplit(tests=tests, val_fraction=0.2),
+    }
     return FERDataModule(
         train=train,
-        pool=pool or {},
-        tests=tests or {},
-        protocol=protocol,
-        fold=fold,
-        n_folds=5,
-        val_fraction=0.2,
+        protocol=make[protocol](),
+        catalogue={**(pool or {}), **(tests or {})},  # test sets and pool by name, as the catalogue holds them
         split_seed=split_seed,
         image_size=16,
         cache_dir=str(tmp_path / "cache"),
@@ -172,8 +174,8 @@ def test_cross_db_val_is_held_out_training_subjects_without_their_derived_images
         "kdef": _folder_source(kdef_like, pattern=r"(?P<subject>F\d\d)", prefix="kdef"),
         "aug": _folder_source(aug, origin="offline_aug", pattern=r"(?P<subject>F\d\d)", prefix="kdef"),
     }
-    tests = {"jaffe": _folder_source(jaffe, pattern=r"(?P<subject>J\d)", prefix="jaffe"), "ckplus": None}
-    dm = _dm(tmp_path, train, protocol="cross_db", tests=tests)
+    catalogue = {"jaffe": _folder_source(jaffe, pattern=r"(?P<subject>J\d)", prefix="jaffe"), "ckplus": None}
+    dm = _dm(tmp_path, train, protocol="cross_db", tests=catalogue)
     dm.setup("fit")
     val = set(dm.split["subjects"]["val"])
     assert val and not val & set(dm.split["subjects"]["train"])

@@ -36,8 +36,8 @@ def test_sweep_over_variants_runs_every_job_and_names_missing_sources(tmp_path):
     assert [r["variant"] for r in results] == ["kdef_ol"], out[-3000:]  # ran although kdef_pfa failed before it
     train, val = results[0]["split"]["images"]["train"], results[0]["split"]["images"]["val"]
     assert train == 6 * (84 - val)  # the originals of the training subjects and 5 copies each
-    assert f"source 'pfa': root {tmp_path / 'data' / 'PFA'} does not exist; place the PFA images" in out
+    assert f"training source pfa: {tmp_path / 'data' / 'PFA'} does not exist; place the PFA images" in out
     assert (
-        f"source 'gan_q': root {tmp_path / 'data' / 'generated' / 'kdef_gan_q'} does not exist; "
+        f"training source gan_q: {tmp_path / 'data' / 'generated' / 'kdef_gan_q'} does not exist; "
         f"python generate.py task=gan emotion=<class> (for each class) out_dir="
     ) in out

@@ -1,12 +1,14 @@
 """Dataset command line.
 
-    python -m fer.data summary <kdef|ckplus|jaffe|folder|fer2013> <root> [-o KEY=VALUE ...] [--check-images]
-    python -m fer.data prepare <kdef|ckplus|jaffe|folder|fer2013> <root> [--detector haar] [--size 224] ...
+    python -m fer.data summary <kdef|ckplus|jaffe|folder|fer2013|rafdb|affectnet> <root> [-o KEY=VALUE ...]
+    python -m fer.data prepare <kdef|ckplus|jaffe|folder|fer2013|rafdb|affectnet> <root> [--detector haar] ...
     python -m fer.data render-synthetic <kdef|ckplus|jaffe> <out dir> [--subjects N] [--seed S]
 
-`summary` prints one JSON object (images, subjects, per_class, ...) after the reader's default selection
-rules; `prepare` builds the face cache and prints its report (prepared, skipped with reasons, no-face count
-and files, all-black files, seconds). A wrong root exits with status 2 and a message saying what was expected.
+`summary` prints one JSON object (images, subjects, per_class, splits where the dataset has an official
+split, skipped files with reasons, ...) after the reader's default selection rules; `prepare` builds the face
+cache and prints its report (prepared, skipped with reasons, no-face count and files, all-black files,
+seconds). Reader options are checked: an unknown one is refused with the accepted names. A wrong root exits
+with status 2 and a message saying what was expected.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ def summarize(samples) -> dict:
     usage = Counter(s.meta.get("usage") for s in samples if s.meta.get("usage"))
     if usage:
         out["usage"] = dict(usage)
+    splits = Counter(s.meta.get("split") for s in samples if s.meta.get("split"))
+    if splits:  # the dataset's official split (protocol=official)
+        out["splits"] = dict(splits)
     return out
 
 
@@ -67,19 +72,27 @@ def _reader_options(args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m fer.data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m fer.data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("summary", "prepare"):
         p = sub.add_parser(name)
         p.add_argument("dataset", choices=sorted(READERS))
         p.add_argument("root")
-        p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE",
-                       help='reader option (JSON value), e.g. -o angles=["S","HL"], -o peak_frames=3, '
-                            '-o usage=Training, -o label_pattern="(?P<label>AN|HA)"')
+        p.add_argument(
+            "-o",
+            "--option",
+            action="append",
+            metavar="KEY=VALUE",
+            help='reader option (JSON value), e.g. -o angles=["S","HL"], -o peak_frames=3, '
+            '-o usage=Training, -o label_pattern="(?P<label>AN|HA)"',
+        )
         p.add_argument("--cache-dir", default=".cache/faces", help="face cache (FER2013 CSVs decode under it too)")
         if name == "summary":
-            p.add_argument("--check-images", action="store_true", help="decode every image: unreadable and all-black files")
+            p.add_argument(
+                "--check-images", action="store_true", help="decode every image: unreadable and all-black files"
+            )
         if name == "prepare":
             p.add_argument("--detector", choices=DETECTORS, default="haar")
             p.add_argument("--model", help="opencv_dnn: res10_300x300_ssd_iter_140000.caffemodel; yunet: the .onnx")
@@ -92,8 +105,12 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--size", type=int, default=224)
             p.add_argument("--color", choices=("gray", "rgb"), default="gray")
             p.add_argument("--workers", type=int, default=None)
-            p.add_argument("--name", default=None, help="cache entry name (default: the dataset); use the source's "
-                           "name (e.g. pfa) with the training run's --size/--color so training reuses this entry")
+            p.add_argument(
+                "--name",
+                default=None,
+                help="cache entry name (default: the dataset); use the source's "
+                "name (e.g. pfa) with the training run's --size/--color so training reuses this entry",
+            )
     r = sub.add_parser("render-synthetic")
     r.add_argument("style", choices=("kdef", "ckplus", "jaffe"))
     r.add_argument("out_dir")
@@ -120,11 +137,19 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from fer.data.cache import prepare  # noqa: PLC0415 (keeps `summary` light)
 
-        faces = FaceOptions(detector=args.detector, margin=args.margin, square=not args.no_square,
-                            on_no_face=args.on_no_face, crop=tuple(args.crop) if args.crop else None,
-                            model=args.model, config=args.config, score_threshold=args.score_threshold)
-        prepared = prepare(samples, faces, args.size, args.color, args.cache_dir, name=args.name or args.dataset,
-                           workers=args.workers)
+        faces = FaceOptions(
+            detector=args.detector,
+            margin=args.margin,
+            square=not args.no_square,
+            on_no_face=args.on_no_face,
+            crop=tuple(args.crop) if args.crop else None,
+            model=args.model,
+            config=args.config,
+            score_threshold=args.score_threshold,
+        )
+        prepared = prepare(
+            samples, faces, args.size, args.color, args.cache_dir, name=args.name or args.dataset, workers=args.workers
+        )
         print(json.dumps(prepared.report, default=str))
         return 0
     except (OSError, ValueError) as e:  # DatasetLayoutError, BadImageError, FaceModelError, bad options

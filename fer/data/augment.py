@@ -376,7 +376,7 @@ def write_preview(prepared: PreparedSet, keys: Sequence[str], settings: AugmentS
     return [keys[i] for i in idx]
 
 
-def read_augmented(root: str | Path, name: str = "augmented", source_root: str | Path | None = None, **_: object) -> list[Sample]:
+def read_augmented(root: str | Path, name: str = "augmented", source_root: str | Path | None = None) -> list[Sample]:
     """Reader for a folder written by `augment_to_folder`: Samples with origin `offline_aug`, each carrying its
     SOURCE subject and dataset (so splits keep it with its source) and `source` = the source image's path
     (under `source_root` when given, else as it was read at generation time)."""

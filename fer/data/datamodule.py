@@ -1,19 +1,16 @@
-"""FERDataModule: sources -> cached face crops -> subject-independent train/val/test sets of uint8 tensors.
+"""FERDataModule: catalogue sources -> cached face crops -> the protocol's train / validation / named test sets.
 
-Protocols:
-- `cross_db`: train on the variant's sources minus a held-out fraction of their subjects (validation, used
-  for checkpoint choice); test on each configured test set (e.g. CK+ and JAFFE) separately.
-- `kfold`: the variant's sources plus the `pool` sources, folds made on subjects; fold `fold` is the test
-  set, a fraction of the remaining subjects is validation.
-Only subjects with original images are dealt out; derived images follow their source subject, and images
-that stand for no real subject (GAN samples, web faces) stay in training. Every setup passes
-`check_no_leakage` and saves the split's subject lists, digest and GAN exposure (which evaluation subjects
-the GAN behind the training samples has seen, from its manifest).
+The module only loads, splits through the protocol (fer/data/protocols.py), checks leakage and serves loaders.
+`preflight()` resolves every source the run needs (training, k-fold pool, test sets) and names all the missing
+ones at once, before anything is read. Every setup passes `check_no_leakage` and saves `split.json` (the
+split's subject lists, digest and GAN exposure: which evaluation subjects the GAN behind the training samples
+has seen, from its manifest).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -22,20 +19,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from fer.data.cache import PreparedSet
-from fer.data.sources import load_source
-from fer.data.splits import (
-    check_no_leakage,
-    gan_exposure,
-    holdout_subjects,
-    kfold_subjects,
-    read_gan_seen_subjects,
-    save_split,
-    split_record,
-)
+from fer.data.catalogue import Source, preflight, select
+from fer.data.protocols import PROTOCOLS, Protocol
+from fer.data.splits import check_no_leakage, gan_exposure, read_gan_seen_subjects, save_split, split_record
 from fer.data.variants import training_parts
+from fer.errors import ConfigError
 
 log = logging.getLogger(__name__)
-PROTOCOLS = ("cross_db", "kfold")
 
 
 class FaceArrayDataset(Dataset):
@@ -56,13 +46,9 @@ class FaceArrayDataset(Dataset):
 class FERDataModule(pl.LightningDataModule):
     def __init__(
         self,
-        train: dict,
-        tests: dict | None = None,
-        pool: dict | None = None,
-        protocol: str = "cross_db",
-        val_fraction: float = 0.15,
-        n_folds: int = 5,
-        fold: int = 0,
+        train,  # catalogue names ([kdef, pfa]) or {name: entry or null}
+        protocol: Protocol | str = "cross_db",
+        catalogue: Mapping | None = None,  # the catalogue entries (`sources`) that names refer to
         split_seed: int = 0,
         faces: dict | None = None,
         image_size: int = 224,
@@ -76,78 +62,103 @@ class FERDataModule(pl.LightningDataModule):
         gan_fraction: float = 1.0,  # share of GAN samples kept (deterministic per gan_seed)
         gan_seed: int = 0,
         val_origins: tuple[str, ...] = ("original",),  # origins scored on the validation side
+        kfold_pool: list[str] | None = None,  # the variant's default protocol.pool (read by conf/protocol/kfold.yaml)
     ):
         super().__init__()
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"protocol={protocol!r}; expected one of {PROTOCOLS}")
-        if protocol == "kfold" and not 0 <= fold < n_folds:
-            raise ValueError(f"protocol.fold={fold} outside 0..{n_folds - 1}")
-        self.save_hyperparameters(logger=False)
+        if isinstance(protocol, str):
+            if protocol not in PROTOCOLS:
+                raise ConfigError(f"protocol={protocol!r}; expected one of {sorted(PROTOCOLS)}")
+            protocol = PROTOCOLS[protocol]()
+        self.protocol = protocol
+        self.save_hyperparameters(logger=False, ignore=["protocol", "catalogue", "kfold_pool"])
+        self.sources = {
+            "train": select(train, catalogue, "data.train"),
+            "pool": select(protocol.pool, catalogue, "protocol.pool"),
+            "test": select(protocol.tests, catalogue, "protocol.tests"),
+        }
         self.train_set: PreparedSet | None = None
         self.val_set: PreparedSet | None = None
         self.test_sets: dict[str, PreparedSet] = {}
         self.split: dict = {}
 
-    def _load(self, sources: dict | None) -> dict[str, PreparedSet]:
+    @property
+    def test_names(self) -> list[str]:
+        """The protocol's test sets, known without reading any data (the model is built from them)."""
+        return self.protocol.test_names(list(self.sources["train"]))
+
+    def preflight(self) -> None:
+        """Fail before any data is read, naming every missing source with its path and how to produce it."""
+        if not self.sources["train"]:
+            raise ConfigError("the data variant names no training source (data.train is empty)")
+        preflight(
+            {
+                "training source": self.sources["train"].values(),
+                "k-fold pool source": self.sources["pool"].values(),
+                "test set": self.sources["test"].values(),
+            }
+        )
+
+    def _load(self, sources: dict[str, Source]) -> dict[str, PreparedSet]:
         hp = self.hparams
-        return {name: load_source(name, cfg, hp.faces or {}, hp.image_size, hp.color, hp.cache_dir)
-                for name, cfg in (sources or {}).items() if cfg is not None}
+        return {n: s.load(hp.faces or {}, hp.image_size, hp.color, hp.cache_dir) for n, s in sources.items()}
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
+        self.preflight()
         hp = self.hparams
-        train_parts = training_parts(self._load(hp.train), hp)  # offline augmentation, GAN fraction
-        if not train_parts:
-            raise ValueError("the data variant names no training source (data.train is empty)")
-        if hp.protocol == "cross_db":
-            pool = PreparedSet.concat(list(train_parts.values()))
-            self.test_sets = self._load(hp.tests)
-            held = holdout_subjects(_split_subjects(pool, hp.val_origins), hp.val_fraction, hp.split_seed)
-            test_subjects: set[str] = set()
-        else:
-            pool = PreparedSet.concat(list(train_parts.values()) + list(self._load(hp.pool).values()))
-            folds = kfold_subjects(_split_subjects(pool), hp.n_folds, hp.split_seed)
-            test_subjects = folds[hp.fold]
-            self.test_sets = {f"fold{hp.fold}": pool.subset(
-                [i for i, s in enumerate(pool.samples) if s.subject in test_subjects and s.origin == "original"])}
-            rest = _split_subjects(pool, hp.val_origins) - test_subjects
-            held = holdout_subjects(rest, hp.val_fraction, hp.split_seed + 1)
-            pool = pool.subset([i for i, s in enumerate(pool.samples) if s.subject not in test_subjects])
-        # Validation scores real images only (val_origins); derived images of validation subjects are dropped.
-        self.val_set = pool.subset([i for i, s in enumerate(pool.samples) if s.subject in held and s.origin in hp.val_origins])
-        self.train_set = pool.subset([i for i, s in enumerate(pool.samples) if s.subject not in held])
-        check_no_leakage(self.train_set.samples, val=self.val_set.samples,
-                         **{f"test:{k}": v.samples for k, v in self.test_sets.items()})
-        self.split = split_record(train=self.train_set.samples, val=self.val_set.samples,
-                                  **{f"test:{k}": v.samples for k, v in self.test_sets.items()})
-        self.split.update(protocol=hp.protocol, split_seed=hp.split_seed,
-                          fold=hp.fold if hp.protocol == "kfold" else None)
-        self.split["gan"] = self._gan_exposure(held, test_subjects | {s.subject for t in self.test_sets.values() for s in t.samples})
+        train = training_parts(self._load(self.sources["train"]), hp, self.sources["train"])  # augmentation, GAN share
+        split = self.protocol.split(
+            train,
+            self._load(self.sources["pool"]),
+            self._load(self.sources["test"]),
+            hp.split_seed,
+            tuple(hp.val_origins),
+        )
+        self.train_set, self.val_set, self.test_sets = split.train, split.val, split.tests
+        sides = {"val": self.val_set.samples, **{f"test:{k}": v.samples for k, v in self.test_sets.items()}}
+        check_no_leakage(self.train_set.samples, **sides)
+        self.split = split_record(train=self.train_set.samples, **sides)
+        self.split.update(protocol=self.protocol.name, split_seed=hp.split_seed, fold=split.fold)
+        evaluated = split.test_subjects | {s.subject for t in self.test_sets.values() for s in t.samples}
+        self.split["gan"] = self._gan_exposure(split.val_subjects, evaluated)
         if hp.output_dir:
             save_split(Path(hp.output_dir) / "split.json", self.split)
         log.info("split %s: %s", self.split["digest"], self.split["images"])
 
     def _gan_exposure(self, val_subjects: set[str], test_subjects: set[str]) -> dict:
         """Which evaluation subjects the GANs behind the training images have seen (their manifests say)."""
-        roots = {name: cfg["root"] for name, cfg in {**(self.hparams.train or {}), **(self.hparams.pool or {})}.items()
-                 if cfg is not None and (cfg.get("options") or {}).get("origin") == "gan"}
-        roots = {n: r for n, r in roots.items() if any(s.dataset == n for s in self.train_set.samples)}
-        exposure = gan_exposure({n: read_gan_seen_subjects(r) for n, r in roots.items()},
-                                val=val_subjects, test=test_subjects)
+        used = {s.dataset for s in self.train_set.samples}
+        roots = {
+            n: s.root
+            for n, s in {**self.sources["train"], **self.sources["pool"]}.items()
+            if s.origin == "gan" and n in used
+        }
+        exposure = gan_exposure(
+            {n: read_gan_seen_subjects(r) for n, r in roots.items()}, val=val_subjects, test=test_subjects
+        )
         if exposure.get("test_subjects_seen"):
-            log.warning("GAN samples in training were generated by a GAN trained on %d subject(s) of the test side "
-                        "(%s): this run's test accuracy is not subject-independent for them; use per-fold GANs",
-                        exposure["test_subjects_seen"], ", ".join(exposure["sources"]))
+            log.warning(
+                "GAN samples in training were generated by a GAN trained on %d subject(s) of the test side "
+                "(%s): this run's test accuracy is not subject-independent for them; use per-fold GANs",
+                exposure["test_subjects_seen"],
+                ", ".join(exposure["sources"]),
+            )
         if exposure.get("unknown"):
-            log.warning("GAN source(s) %s have no manifest.json: cannot tell which subjects their GAN saw",
-                        exposure["unknown"])
+            log.warning(
+                "GAN source(s) %s have no manifest.json: cannot tell which subjects their GAN saw", exposure["unknown"]
+            )
         return exposure
 
     def _loader(self, prepared: PreparedSet, shuffle: bool) -> DataLoader:
-        return DataLoader(FaceArrayDataset(prepared), batch_size=self.hparams.batch_size, shuffle=shuffle,
-                          num_workers=self.hparams.num_workers, persistent_workers=self.hparams.num_workers > 0,
-                          drop_last=False)
+        return DataLoader(
+            FaceArrayDataset(prepared),
+            batch_size=self.hparams.batch_size,
+            shuffle=shuffle,
+            num_workers=self.hparams.num_workers,
+            persistent_workers=self.hparams.num_workers > 0,
+            drop_last=False,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)
@@ -156,15 +167,4 @@ class FERDataModule(pl.LightningDataModule):
         return self._loader(self.val_set, shuffle=False)
 
     def test_dataloader(self) -> list[DataLoader]:
-        return [self._loader(s, shuffle=False) for s in self.test_sets.values()]
-
-    @property
-    def test_names(self) -> list[str]:
-        return list(self.test_sets)
-
-
-def _split_subjects(pool: PreparedSet, origins=("original",)) -> set[str]:
-    """The subjects a split deals out: those with images of the scored origins (originals by default).
-    Subjects of derived images only (a GAN sample, a web face: each its own subject) have nothing to evaluate
-    and stay on the training side, unless a variant scores them (kdef_gan_q validates on held-out GAN images)."""
-    return {s.subject for s in pool.samples if s.origin in origins}
+        return [self._loader(self.test_sets[n], shuffle=False) for n in self.test_names if n in self.test_sets]

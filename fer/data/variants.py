@@ -19,8 +19,8 @@ from pathlib import Path
 
 from fer.data.augment import AugmentSettings, augment_to_folder, read_augmented, stable_int
 from fer.data.cache import PreparedSet, prepare
+from fer.data.catalogue import plain as _plain
 from fer.data.faces import FaceOptions
-from fer.data.sources import _plain
 
 log = logging.getLogger(__name__)
 
@@ -36,43 +36,56 @@ def gan_subset(prepared: PreparedSet, fraction: float, seed: int) -> PreparedSet
     for label in sorted({prepared.samples[i].label for i in gan}):
         idx = [i for i in gan if prepared.samples[i].label == label]
         # Ranked by a hash of (seed, class, file name): portable across machines; ties by the full path.
-        idx.sort(key=lambda i: (stable_int(f"{seed}\0{label}\0{Path(prepared.samples[i].path).name}"),
-                                prepared.samples[i].path))
+        idx.sort(
+            key=lambda i: (
+                stable_int(f"{seed}\0{label}\0{Path(prepared.samples[i].path).name}"),
+                prepared.samples[i].path,
+            )
+        )
         keep.update(idx[: int(round(fraction * len(idx)))])
     return prepared.subset(sorted(keep))
 
 
-def offline_augmented(name: str, source: Mapping, prepared: PreparedSet, cfg: Mapping, size: int, color: str,
-                      cache_dir: str | Path) -> PreparedSet | None:
+def offline_augmented(
+    name: str, source, prepared: PreparedSet, cfg: Mapping, size: int, color: str, cache_dir: str | Path
+) -> PreparedSet | None:
     """The augmented copies of `prepared`'s original images (None when it has none), built once and cached."""
     originals = prepared.subset([i for i, s in enumerate(prepared.samples) if s.origin == "original"])
     if not len(originals.samples):
         return None
     cfg = _plain(cfg)
     if not cfg.get("dir"):
-        raise ValueError("data.offline_aug.dir is not set (the cache folder of augmented images, e.g. ${paths.offline_aug})")
-    root = _plain(source)["root"]
-    summary = augment_to_folder(originals, AugmentSettings.from_config(cfg), None, root, name=name,
-                                workers=cfg.get("workers"), preview=int(cfg.get("preview", 4)),
-                                base_dir=Path(cfg["dir"]) / f"{name}-{size}px-{color}")
+        raise ValueError(
+            "data.offline_aug.dir is not set (the cache folder of augmented images, e.g. ${paths.offline_aug})"
+        )
+    root = str(source.root) if hasattr(source, "root") else _plain(source)["root"]  # a Source or an entry
+    summary = augment_to_folder(
+        originals,
+        AugmentSettings.from_config(cfg),
+        None,
+        root,
+        name=name,
+        workers=cfg.get("workers"),
+        preview=int(cfg.get("preview", 4)),
+        base_dir=Path(cfg["dir"]) / f"{name}-{size}px-{color}",
+    )
     samples = read_augmented(summary["out_dir"], name=f"{name}_ol", source_root=root)
     # The PNGs already hold crops at this size: the face step is the identity, the cache makes reloads cheap.
     return prepare(samples, FaceOptions(detector="none"), size, color, cache_dir, name=f"{name}_ol")
 
 
-def training_parts(parts: dict[str, PreparedSet], hp: Mapping) -> dict[str, PreparedSet]:
-    """Apply the variant knobs to the loaded training sources. Reads `hp` (the DataModule's hparams):
-    train, offline_aug, gan_fraction, gan_seed, image_size, color, cache_dir."""
+def training_parts(parts: dict[str, PreparedSet], hp: Mapping, sources: Mapping) -> dict[str, PreparedSet]:
+    """Apply the variant knobs to the loaded training sources (`sources`: their catalogue entries, by name).
+    Reads `hp` (the DataModule's hparams): offline_aug, gan_fraction, gan_seed, image_size, color, cache_dir."""
     fraction = float(hp.get("gan_fraction", 1.0) if hp.get("gan_fraction") is not None else 1.0)
     out = {n: gan_subset(p, fraction, int(hp.get("gan_seed") or 0)) for n, p in parts.items()}
     aug = _plain(hp.get("offline_aug") or {})
     if aug.get("enabled") and int(aug.get("copies", 1)) > 0:  # copies=0: the no-augmentation point of a sweep
         for n, p in list(out.items()):
-            extra = offline_augmented(n, hp["train"][n], p, aug, hp["image_size"], hp["color"], hp["cache_dir"])
+            extra = offline_augmented(n, sources[n], p, aug, hp["image_size"], hp["color"], hp["cache_dir"])
             if extra is not None:
                 out[f"{n}_ol"] = extra
     counts = {n: len(p.samples) for n, p in out.items()}
     if counts != {n: len(p.samples) for n, p in parts.items()}:
         log.info("training sources after the variant knobs: %s", counts)
     return out
-

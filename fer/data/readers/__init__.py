@@ -6,11 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fer.data.augment import read_augmented
+from fer.data.readers.affectnet import read_affectnet
 from fer.data.readers.ckplus import read_ckplus
 from fer.data.readers.fer2013 import read_fer2013
 from fer.data.readers.folder import read_folder
 from fer.data.readers.jaffe import read_jaffe
 from fer.data.readers.kdef import read_kdef
+from fer.data.readers.rafdb import read_rafdb
 from fer.data.samples import Sample
 
 READERS: dict[str, Callable[..., list[Sample]]] = {
@@ -19,12 +21,16 @@ READERS: dict[str, Callable[..., list[Sample]]] = {
     "jaffe": read_jaffe,
     "folder": read_folder,
     "fer2013": read_fer2013,
+    "rafdb": read_rafdb,
+    "affectnet": read_affectnet,
     "augmented": read_augmented,  # generate.py task=augment output (fer.data.augment)
 }
 
 
 def read_dataset(reader: str, root: str | Path, **options) -> list[Sample]:
-    """Read one dataset with the named reader (`kdef`, `ckplus`, `jaffe`, `folder`, `fer2013`)."""
-    if reader not in READERS:
-        raise ValueError(f"unknown dataset reader {reader!r}; expected one of {sorted(READERS)}")
-    return READERS[reader](root, **options)
+    """Read one dataset with the named reader (`kdef`, `ckplus`, `jaffe`, `folder`, `fer2013`, `rafdb`,
+    `affectnet`); unknown options are refused with the accepted ones (fer.data.catalogue)."""
+    from fer.data.catalogue import Source
+
+    decode_dir = options.pop("decode_dir", None)
+    return Source.from_config(reader, {"reader": reader, "root": str(root), "options": options}).read(decode_dir)

@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from fer.classes import FOLDER_ALIASES
 from fer.data.samples import DatasetLayoutError, Sample
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm"}
 JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"}
+SHOWN = 5  # skipped files named in a warning; the full list is in the reader's `.skipped` (and JSON reports)
+# Class-folder names: ours, the KDEF/JAFFE codes, and the spellings found in shared datasets (case-insensitive).
+CLASS_ALIASES = {
+    **FOLDER_ALIASES,
+    "anger": "angry",
+    "disgusted": "disgust",
+    "fearful": "fear",
+    "afraid": "fear",
+    "scared": "fear",
+    "happiness": "happy",
+    "joy": "happy",
+    "neutrality": "neutral",
+    "normal": "neutral",
+    "sadness": "sad",
+    "surprised": "surprise",
+}
 
 
 class SampleList(list):
@@ -45,7 +63,10 @@ def existing_dir(root: str | Path, what: str) -> Path:
 
 
 def _hint(what: str) -> str:
-    return f"point the {what} root (e.g. `paths.<dataset>=...` or the summary/prepare <root> argument) at the unpacked download"
+    return (
+        f"point the {what} root (e.g. `paths.<dataset>=...` or the summary/prepare <root> argument) "
+        "at the unpacked download"
+    )
 
 
 def search_below(root: Path, accept: Callable[[Path], bool], depth: int = 2) -> Path | None:
@@ -67,7 +88,36 @@ def search_below(root: Path, accept: Callable[[Path], bool], depth: int = 2) -> 
 
 
 def warn_skipped(what: str, names: list[str], why: str = "unparseable names", remedy: str = "") -> None:
-    """One warning listing every skipped file name (never one warning per file)."""
+    """One warning for a kind of skipped file: the count and the first few names (never one line per file)."""
     if names:
-        shown = ", ".join(sorted(names)[:20]) + (f" ... ({len(names) - 20} more)" if len(names) > 20 else "")
-        log.warning("%s: skipped %d item(s) with %s: %s%s", what, len(names), why, shown, f"; {remedy}" if remedy else "")
+        more = (
+            f" ... ({len(names) - SHOWN} more; the full list is in the reader's report)" if len(names) > SHOWN else ""
+        )
+        shown = ", ".join(sorted(names)[:SHOWN]) + more
+        log.warning(
+            "%s: skipped %d item(s) with %s: %s%s", what, len(names), why, shown, f"; {remedy}" if remedy else ""
+        )
+
+
+def reason_kind(reason: str) -> str:
+    """The kind of a skip reason, without its particulars (`bad row (3 pixel values...)` -> `bad row`)."""
+    return reason.split(" (")[0].split(":")[0].split(";")[0].strip()
+
+
+def warn_skipped_records(what: str, skipped: list[dict], remedy: str = "") -> None:
+    """One warning for a reader's skipped records: counts per kind of reason, then the first few files."""
+    if not skipped:
+        return
+    kinds = Counter(reason_kind(d["reason"]) for d in skipped)
+    counts = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+    first = "; ".join(f"{d['file']} ({d['reason']})" for d in skipped[:SHOWN])
+    more = f"; ... ({len(skipped) - SHOWN} more in the reader's report)" if len(skipped) > SHOWN else ""
+    log.warning(
+        "%s: skipped %d item(s): %s. First: %s%s%s",
+        what,
+        len(skipped),
+        counts,
+        first,
+        more,
+        f". {remedy}" if remedy else "",
+    )

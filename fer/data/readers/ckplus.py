@@ -12,28 +12,49 @@ import re
 from pathlib import Path
 
 from fer.classes import CKPLUS_CODES, CLASSES, class_index
-from fer.data.readers._common import IMAGE_SUFFIXES, SampleList, existing_dir, image_files, is_junk, warn_skipped
+from fer.data.readers._common import (
+    IMAGE_SUFFIXES,
+    SampleList,
+    existing_dir,
+    image_files,
+    is_junk,
+    warn_skipped_records,
+)
 from fer.data.samples import DatasetLayoutError, Sample
 
 NEUTRAL_MODES = ("per_sequence", "per_subject", "none")
 SUBJECT = re.compile(r"^S\d{3}$")
-EXPECTED = ("expected a folder holding the unpacked extended-cohn-kanade-images.zip (cohn-kanade-images/) and "
-            "Emotion_labels.zip (Emotion/) side by side")
+EXPECTED = (
+    "expected a folder holding the unpacked extended-cohn-kanade-images.zip (cohn-kanade-images/) and "
+    "Emotion_labels.zip (Emotion/) side by side"
+)
 
 
-def _find_dir(root: Path, name: str, depth: int = 3) -> Path | None:
-    """`name` at or below root (unzipping sometimes adds a level, e.g. `Emotion_labels/Emotion`)."""
-    frontier = [root]
+def _find_dirs(root: Path, name: str, depth: int = 3) -> list[Path]:
+    """Every `name` folder at or below root (unzipping sometimes adds a level, e.g. `Emotion_labels/Emotion`)."""
+    found, frontier = [], [root]
     for _ in range(depth + 1):
         nxt = []
         for d in frontier:
             if d.name.lower() == name.lower():
-                return d
+                found.append(d)
+                continue
             if SUBJECT.match(d.name):  # never descend into the 593 sequence folders
                 continue
             nxt.extend(sorted(p for p in d.iterdir() if p.is_dir() and not is_junk(Path(p.name))))
         frontier = nxt
-    return None
+    return found
+
+
+def _find_dir(root: Path, name: str, depth: int = 3) -> Path | None:
+    """The one `name` folder at or below root; two of them (copies of the dataset side by side) are refused."""
+    found = _find_dirs(root, name, depth)
+    if len(found) > 1:
+        raise DatasetLayoutError(
+            f"CK+ root {root} holds {len(found)} {name}/ folders ({', '.join(map(str, found))}): copies of the "
+            "dataset side by side; point the root at the one folder that holds cohn-kanade-images/ and Emotion/"
+        )
+    return found[0] if found else None
 
 
 def read_label(path: Path) -> int | None:
@@ -42,22 +63,31 @@ def read_label(path: Path) -> int | None:
     if not text:
         return None
     try:
-        return int(float(text.split()[0]))
+        value = float(text.split()[0])
     except ValueError:
-        raise DatasetLayoutError(f"{path}: cannot parse CK+ emotion label {text!r}; expected e.g. 3.0000000e+00") from None
+        raise DatasetLayoutError(
+            f"{path}: cannot parse CK+ emotion label {text!r}; expected e.g. 3.0000000e+00"
+        ) from None
+    if not value.is_integer():  # 3.5 is no code: refuse it rather than truncate it to 3
+        raise DatasetLayoutError(
+            f"{path}: CK+ emotion label {text!r} is not a whole number; expected e.g. 3.0000000e+00"
+        )
+    return int(value)
 
 
 def _locate(root: Path) -> tuple[Path, Path]:
     if SUBJECT.match(root.name) or root.name.lower() in ("cohn-kanade-images", "emotion"):
+        above = root.parent.parent if SUBJECT.match(root.name) else root.parent
         raise DatasetLayoutError(
             f"CK+ root {root} points inside the dataset (one level too low); point it at the folder that holds "
-            f"cohn-kanade-images/ and Emotion/ (here probably {root.parent if not SUBJECT.match(root.name) else root.parent.parent}). "
-            + EXPECTED)
+            f"cohn-kanade-images/ and Emotion/ (here probably {above}). " + EXPECTED
+        )
     images, labels = _find_dir(root, "cohn-kanade-images"), _find_dir(root, "Emotion")
     if images is None or labels is None:
         missing = [n for n, d in (("cohn-kanade-images", images), ("Emotion", labels)) if d is None]
-        raise DatasetLayoutError(f"CK+ root {root}: no {' or '.join(missing)} folder found at or up to 3 levels "
-                                 f"below it. {EXPECTED}")
+        raise DatasetLayoutError(
+            f"CK+ root {root}: no {' or '.join(missing)} folder found at or up to 3 levels below it. {EXPECTED}"
+        )
     return images, labels
 
 
@@ -66,7 +96,6 @@ def read_ckplus(
     peak_frames: int = 1,
     neutral: str = "per_sequence",
     keep_contempt: bool = False,
-    **_: object,
 ) -> list[Sample]:
     """`peak_frames`: last N frames as the emotion (1 or 3 in the literature); `neutral`: the first frame of each
     used sequence as neutral (`per_sequence`), only the first sequence's per subject (`per_subject`), or `none`;
@@ -103,8 +132,13 @@ def read_ckplus(
         frame_dir = images / subject / seq
         frames = image_files(frame_dir, IMAGE_SUFFIXES, recursive=False) if frame_dir.is_dir() else []
         if len(frames) < 2:
-            skipped.append({"file": str(label_file), "reason": f"labelled sequence needs a first and a last frame; "
-                                                                f"{len(frames)} image(s) in {frame_dir}"})
+            skipped.append(
+                {
+                    "file": str(label_file),
+                    "reason": f"labelled sequence needs a first and a last frame; "
+                    f"{len(frames)} image(s) in {frame_dir}",
+                }
+            )
             continue
         label = len(CLASSES) if name == "contempt" else class_index(name)
         sid, meta = f"ckplus:{subject}", {"sequence": f"{subject}/{seq}", "gray": True}
@@ -114,9 +148,13 @@ def read_ckplus(
             samples.append(Sample(str(frame), label, sid, "ckplus", meta={**meta, "frame": "peak"}))
         if neutral == "per_sequence" or (neutral == "per_subject" and subject not in neutral_subjects):
             neutral_subjects.add(subject)
-            samples.append(Sample(str(frames[0]), class_index("neutral"), sid, "ckplus", meta={**meta, "frame": "first"}))
-    warn_skipped(f"CK+ {labels}", [f"{d['file']} ({d['reason']})" for d in skipped], why="problems")
+            samples.append(
+                Sample(str(frames[0]), class_index("neutral"), sid, "ckplus", meta={**meta, "frame": "first"})
+            )
+    warn_skipped_records(f"CK+ {labels}", skipped)
     if not samples:
-        raise DatasetLayoutError(f"CK+ root {root}: no usable labelled sequences found under {labels} "
-                                 f"(label files must sit at Emotion/Sxxx/NNN/*_emotion.txt). {EXPECTED}")
+        raise DatasetLayoutError(
+            f"CK+ root {root}: no usable labelled sequences found under {labels} "
+            f"(label files must sit at Emotion/Sxxx/NNN/*_emotion.txt). {EXPECTED}"
+        )
     return SampleList(samples, skipped)

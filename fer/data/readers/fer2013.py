@@ -20,13 +20,34 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer.classes import FER2013_CODES, FOLDER_ALIASES, class_index
-from fer.data.readers._common import SampleList, existing_dir, image_files, is_junk, search_below, warn_skipped
+from fer.classes import FER2013_CODES, class_index
+from fer.data.readers._common import CLASS_ALIASES as FOLDER_ALIASES
+from fer.data.readers._common import (
+    SampleList,
+    existing_dir,
+    image_files,
+    is_junk,
+    search_below,
+    warn_skipped,
+    warn_skipped_records,
+)
 from fer.data.samples import DatasetLayoutError, Sample
 
-EXPECTED = ("expected fer2013.csv (columns emotion,pixels,Usage), a folder holding it, or a folder with "
-            "train/<class>/ and test/<class>/ image folders")
+EXPECTED = (
+    "expected fer2013.csv (columns emotion,pixels,Usage), a folder holding it, or a folder with "
+    "train/<class>/ and test/<class>/ image folders"
+)
 SPLIT_DIRS = ("train", "test", "val", "validation", "publictest", "privatetest")
+# Official split of each Usage value / split folder (train / val / test), for protocol=official.
+SPLITS = {
+    "training": "train",
+    "train": "train",
+    "publictest": "val",
+    "val": "val",
+    "validation": "val",
+    "privatetest": "test",
+    "test": "test",
+}
 DEFAULT_DECODE_DIR = Path(os.environ.get("FER_DECODE_DIR", Path.home() / ".cache" / "ferlab" / "fer2013"))
 
 
@@ -39,8 +60,13 @@ def _is_fer_csv(p: Path) -> bool:
 
 
 def _split_dirs(d: Path) -> list[Path]:
-    return [p for p in sorted(d.iterdir()) if p.is_dir() and p.name.lower() in SPLIT_DIRS
-            and any(c.is_dir() and c.name.lower() in FOLDER_ALIASES for c in p.iterdir())]
+    return [
+        p
+        for p in sorted(d.iterdir())
+        if p.is_dir()
+        and p.name.lower() in SPLIT_DIRS
+        and any(c.is_dir() and c.name.lower() in FOLDER_ALIASES for c in p.iterdir())
+    ]
 
 
 def _usage_filter(usage) -> set[str] | None:
@@ -49,8 +75,9 @@ def _usage_filter(usage) -> set[str] | None:
     return {u.lower() for u in ([usage] if isinstance(usage, str) else usage)}
 
 
-def read_fer2013(root: str | Path, usage: str | list[str] | None = None, decode_dir: str | Path | None = None,
-                 **_: object) -> list[Sample]:
+def read_fer2013(
+    root: str | Path, usage: str | list[str] | None = None, decode_dir: str | Path | None = None
+) -> list[Sample]:
     """`usage`: keep only these Usage values / split folders (e.g. `Training` or `[train]`), case-insensitive."""
     path = Path(root).expanduser()
     wanted = _usage_filter(usage)
@@ -66,11 +93,15 @@ def read_fer2013(root: str | Path, usage: str | list[str] | None = None, decode_
     if splits:
         return _read_folders(root, splits, wanted)
     if root.name.lower() in SPLIT_DIRS or any(p.is_dir() and p.name.lower() in FOLDER_ALIASES for p in root.iterdir()):
-        raise DatasetLayoutError(f"FER2013 root {root} is a split folder (one level too low); point the root at its "
-                                 f"parent {root.parent}. {EXPECTED}")
+        raise DatasetLayoutError(
+            f"FER2013 root {root} is a split folder (one level too low); point the root at its "
+            f"parent {root.parent}. {EXPECTED}"
+        )
     found = search_below(root, lambda d: bool(_split_dirs(d)) or any(_is_fer_csv(p) for p in d.glob("*.csv")), depth=2)
     hint = f"; FER2013 data were found in {found}: point the root there" if found else ""
-    raise DatasetLayoutError(f"FER2013 root {root}: no fer2013.csv and no train/ or test/ class folders{hint}. {EXPECTED}")
+    raise DatasetLayoutError(
+        f"FER2013 root {root}: no fer2013.csv and no train/ or test/ class folders{hint}. {EXPECTED}"
+    )
 
 
 def _read_folders(root: Path, splits: list[Path], wanted: set[str] | None) -> list[Sample]:
@@ -87,11 +118,20 @@ def _read_folders(root: Path, splits: list[Path], wanted: set[str] | None) -> li
             label = class_index(FOLDER_ALIASES[d.name.lower()])
             for p in image_files(d):
                 rel = p.relative_to(root).as_posix()
-                samples.append(Sample(str(p), label, f"fer2013:{rel}", "fer2013",
-                                      meta={"usage": split.name.lower(), "gray": True}))
+                samples.append(
+                    Sample(
+                        str(p),
+                        label,
+                        f"fer2013:{rel}",
+                        "fer2013",
+                        meta={"usage": split.name.lower(), "split": SPLITS[split.name.lower()], "gray": True},
+                    )
+                )
     warn_skipped(f"FER2013 {root}", others, why="folders that name no emotion (not read)")
     if not samples:
-        raise DatasetLayoutError(f"FER2013 root {root}: no images in the selected split folders (usage={sorted(wanted or [])}). {EXPECTED}")
+        raise DatasetLayoutError(
+            f"FER2013 root {root}: no images in the selected split folders (usage={sorted(wanted or [])}). {EXPECTED}"
+        )
     return SampleList(samples)
 
 
@@ -118,6 +158,8 @@ def decode_csv(csv_path: Path, decode_dir: str | Path | None = None) -> Path:
                 for i, row in enumerate(reader):
                     line = i + 2  # 1-based, after the header
                     try:
+                        if None in row or any(v is None for v in row.values()):
+                            raise ValueError("wrong number of fields")
                         code = int(row[fields["emotion"]])
                         if code not in FER2013_CODES:
                             raise ValueError(f"unknown emotion code {code}, expected 0..6")
@@ -145,12 +187,20 @@ def _read_csv(csv_path: Path, wanted: set[str] | None, decode_dir) -> list[Sampl
     out = decode_csv(csv_path, decode_dir)
     index = json.loads((out / "index.json").read_text())
     samples = [
-        Sample(str(out / rel), class_index(FER2013_CODES[code]), f"fer2013:{line}", "fer2013",
-               meta={"usage": use, "row": line, "gray": True})
-        for line, code, use, rel in index["rows"] if wanted is None or use.lower() in wanted
+        Sample(
+            str(out / rel),
+            class_index(FER2013_CODES[code]),
+            f"fer2013:{line}",
+            "fer2013",
+            meta={"usage": use, "split": SPLITS.get(use.lower()), "row": line, "gray": True},
+        )
+        for line, code, use, rel in index["rows"]
+        if wanted is None or use.lower() in wanted
     ]
-    warn_skipped(f"FER2013 {csv_path}", [f"{d['file']} ({d['reason']})" for d in index["skipped"]], why="bad rows")
+    warn_skipped_records(f"FER2013 {csv_path}", index["skipped"])
     if not samples:
-        raise DatasetLayoutError(f"FER2013 {csv_path}: no rows with usage in {sorted(wanted or [])}; the file has "
-                                 f"{sorted({r[2] for r in index['rows']})}")
+        raise DatasetLayoutError(
+            f"FER2013 {csv_path}: no rows with usage in {sorted(wanted or [])}; the file has "
+            f"{sorted({r[2] for r in index['rows']})}"
+        )
     return SampleList(samples, index["skipped"])

@@ -30,7 +30,8 @@ def parse_name(name: str) -> tuple[str, str, int | str] | None:
     return parts[0].upper(), m["code"], int(parts[2]) if parts[2].isdigit() else parts[2]
 
 
-def read_jaffe(root: str | Path, **_: object) -> list[Sample]:
+def read_jaffe(root: str | Path) -> list[Sample]:
+    """Every `<poser>.<EXPR><k>.<number>.tiff`; the posers are all women (`meta["sex"] = "F"`)."""
     root = existing_dir(root, "JAFFE")
     files = image_files(root, SUFFIXES, recursive=False)
     if not files:
@@ -48,13 +49,25 @@ def read_jaffe(root: str | Path, **_: object) -> list[Sample]:
         if code not in JAFFE_CODES:
             unknown.append(path.name)
             continue
-        samples.append(Sample(path=str(path), label=class_index(JAFFE_CODES[code]), subject=f"jaffe:{poser}",
-                              dataset="jaffe", meta={"number": number, "gray": True}))
+        samples.append(
+            Sample(
+                path=str(path),
+                label=class_index(JAFFE_CODES[code]),
+                subject=f"jaffe:{poser}",
+                dataset="jaffe",
+                meta={"number": number, "gray": True, "sex": "F"},
+            )
+        )
     warn_skipped(f"JAFFE {root}", unparseable, remedy="names must look like KA.AN1.39.tiff")
-    warn_skipped(f"JAFFE {root}", unknown, why="unknown expression codes",
-                 remedy=f"expected one of {', '.join(JAFFE_CODES)}; rename or remove them")
+    warn_skipped(
+        f"JAFFE {root}",
+        unknown,
+        why="unknown expression codes",
+        remedy=f"expected one of {', '.join(JAFFE_CODES)}; rename or remove them",
+    )
     if not samples:
         raise DatasetLayoutError(f"JAFFE root {root}: no `<poser>.<EXPR><k>.<number>.tiff` images found. {EXPECTED}")
-    skipped = ([{"file": str(root / n), "reason": "unparseable JAFFE name"} for n in unparseable]
-               + [{"file": str(root / n), "reason": "unknown JAFFE expression code"} for n in unknown])
+    skipped = [{"file": str(root / n), "reason": "unparseable JAFFE name"} for n in unparseable] + [
+        {"file": str(root / n), "reason": "unknown JAFFE expression code"} for n in unknown
+    ]
     return SampleList(samples, skipped)

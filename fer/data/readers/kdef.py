@@ -13,14 +13,18 @@ from fer.classes import KDEF_CODES, class_index
 from fer.data.readers._common import SampleList, existing_dir, image_files, is_junk, search_below, warn_skipped
 from fer.data.samples import DatasetLayoutError, Sample
 
-NAME = re.compile(r"^(?P<series>[AB])(?P<gender>[FM])(?P<num>\d{2})(?P<expr>AF|AN|DI|HA|NE|SA|SU)(?P<angle>FL|HL|S|HR|FR)$")
+NAME = re.compile(
+    r"^(?P<series>[AB])(?P<gender>[FM])(?P<num>\d{2})(?P<expr>AF|AN|DI|HA|NE|SA|SU)(?P<angle>FL|HL|S|HR|FR)$"
+)
 FOLDER = re.compile(r"^[AB][FM]\d{2}$")
 ANGLES = ("FL", "HL", "S", "HR", "FR")
 SUFFIXES = {".jpg", ".jpeg"}
 # Misnamed files in the official download (reported by several loaders).
 MISNAMED = {"AF31V": "AF31SAHL", "AM31H": "AM31SUHR"}
-EXPECTED = ("expected the unpacked KDEF_and_AKDEF folder, its KDEF/ subfolder (holding AF01..BM35), "
-            "or a flat folder of KDEF images named like AF01ANS.JPG")
+EXPECTED = (
+    "expected the unpacked KDEF_and_AKDEF folder, its KDEF/ subfolder (holding AF01..BM35), "
+    "or a flat folder of KDEF images named like AF01ANS.JPG"
+)
 
 
 def _has_subject_folders(d: Path) -> bool:
@@ -46,18 +50,22 @@ def find_kdef_dir(root: str | Path) -> Path:
     if FOLDER.match(root.name.upper()) and _has_subject_folders(root.parent):
         raise DatasetLayoutError(
             f"KDEF root {root} is a single subject's folder (one level too low); point the root at its parent "
-            f"{root.parent}. {EXPECTED}")
+            f"{root.parent}. {EXPECTED}"
+        )
     for cand in (root, root / "KDEF", root / "KDEF_and_AKDEF" / "KDEF"):
         if _looks_like_kdef(cand):
             return cand
     found = search_below(root, _looks_like_kdef, depth=3)
     hint = f"; KDEF images were found in {found}: point the root there" if found else ""
     raise DatasetLayoutError(
-        f"KDEF root {root} holds neither subject folders (AF01..BM35) nor KDEF images (e.g. AF01ANS.JPG){hint}. {EXPECTED}")
+        f"KDEF root {root} holds neither subject folders (AF01..BM35) nor KDEF images (e.g. AF01ANS.JPG)"
+        f"{hint}. {EXPECTED}"
+    )
 
 
-def read_kdef(root: str | Path, angles: tuple[str, ...] | list[str] | str = ("S",), **_: object) -> list[Sample]:
+def read_kdef(root: str | Path, angles: tuple[str, ...] | list[str] | str = ("S",)) -> list[Sample]:
     """Frontal images by default (`angles=("S",)`); any of FL, HL, S, HR, FR (or "all") selectable.
+    `meta["sex"]` (F/M) comes from the file code, for per-group reports.
 
     Unparseable names are skipped with one warning listing them; they are also in the result's `.skipped`.
     """
@@ -84,14 +92,26 @@ def read_kdef(root: str | Path, angles: tuple[str, ...] | list[str] | str = ("S"
             skipped.append({"file": str(path), "reason": f"duplicate of {seen[canonical]}"})
             continue
         seen[canonical] = str(rel)
-        samples.append(Sample(
-            path=str(path), label=class_index(KDEF_CODES[m["expr"]]), subject=f"kdef:{m['gender']}{m['num']}",
-            dataset="kdef", meta={"series": m["series"], "angle": m["angle"], "name": canonical},
-        ))
-    warn_skipped(f"KDEF {base}", [str(Path(d["file"]).relative_to(base)) for d in skipped if d["reason"].startswith("unparse")],
-                 remedy="rename them like AF01ANS.JPG ([A|B][F|M]NN<expr><angle>) or remove them")
-    warn_skipped(f"KDEF {base}", [str(Path(d["file"]).relative_to(base)) for d in skipped if d["reason"].startswith("dup")],
-                 why="duplicate images (same KDEF name twice)", remedy="the first copy is used")
+        samples.append(
+            Sample(
+                path=str(path),
+                label=class_index(KDEF_CODES[m["expr"]]),
+                subject=f"kdef:{m['gender']}{m['num']}",
+                dataset="kdef",
+                meta={"series": m["series"], "angle": m["angle"], "name": canonical, "sex": m["gender"]},
+            )
+        )
+    warn_skipped(
+        f"KDEF {base}",
+        [str(Path(d["file"]).relative_to(base)) for d in skipped if d["reason"].startswith("unparse")],
+        remedy="rename them like AF01ANS.JPG ([A|B][F|M]NN<expr><angle>) or remove them",
+    )
+    warn_skipped(
+        f"KDEF {base}",
+        [str(Path(d["file"]).relative_to(base)) for d in skipped if d["reason"].startswith("dup")],
+        why="duplicate images (same KDEF name twice)",
+        remedy="the first copy is used",
+    )
     if not samples:
         raise DatasetLayoutError(f"KDEF root {base}: no images with angles {list(angles)} found. {EXPECTED}")
     return SampleList(samples, skipped)
