@@ -1,0 +1,170 @@
+"""Faults: jobs killed at any instant, full disks, truncated checkpoints; and a resumed run that equals the
+uninterrupted one."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer.data import cache as cache_mod
+from fer.data.faces import FaceOptions
+from fer.data.readers import read_dataset
+from fer.procs import file_lock, lock_holder
+from fer.storage import DiskFullError
+from tests.data_trees import face, write
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of `pid` (from /proc: no psutil needed)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+# ------------------------------------------------------------------------------------- processes and locks
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_kill_9_during_cache_build_leaves_no_workers_and_rerun_completes(tmp_path):
+    root = tmp_path / "faces"
+    for i in range(160):
+        write(root / ("happy" if i % 2 else "sad") / f"im{i:03d}.png", face(240, 300, seed=i))
+    cmd = [sys.executable, "-m", "fer.data", "prepare", "folder", str(root), "--detector", "haar", "--size", "32",
+           "--workers", "2", "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    job = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    workers: list[int] = []
+    try:
+        _wait(lambda: len(_children(job.pid)) >= 2, 60, "the pool's workers")
+        time.sleep(0.5)  # the workers are cropping, the parent holds the entry's lock
+        workers = _children(job.pid)
+        os.kill(job.pid, signal.SIGKILL)
+        job.wait(timeout=10)
+        _wait(lambda: not any(_alive(w) for w in workers), 10, f"workers {workers} to die with their parent")
+    finally:  # never leave processes behind, even when the test fails
+        for pid in [job.pid, *workers]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert not list((tmp_path / "cache").glob("folder-*/manifest.json"))  # killed before the end
+    rerun = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    report = json.loads(rerun.stdout.strip().splitlines()[-1])
+    assert report["prepared"] == 160 and report["from_cache"] is False
+    assert not list((tmp_path / "cache").glob("*.tmp*"))  # the killed build's leftovers are gone
+
+
+def _hold_lock_then_fork(path: str, ready, release) -> None:
+    with file_lock(path):
+        pid = os.fork()
+        if pid == 0:  # a forked child of the holder, outliving it (as an orphaned pool worker would)
+            time.sleep(30)
+            os._exit(0)
+        ready.send(pid)
+        release.recv()
+    os._exit(0)
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def test_a_lock_is_not_kept_by_the_holders_forked_children(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    lock = tmp_path / ".x.lock"
+    ready_r, ready_w = ctx.Pipe(duplex=False)
+    release_r, release_w = ctx.Pipe(duplex=False)
+    holder = ctx.Process(target=_hold_lock_then_fork, args=(str(lock), ready_w, release_r))
+    holder.start()
+    grandchild = ready_r.recv()
+    try:
+        assert f"pid {holder.pid}" in lock_holder(lock)
+        os.kill(holder.pid, signal.SIGKILL)  # dies holding the lock; its forked child lives on
+        holder.join(10)
+        assert _alive(grandchild) or not sys.platform.startswith("linux")
+        fd = os.open(lock, os.O_RDWR)
+        try:  # free within moments, though the holder's child still runs
+            _wait(lambda: _try_flock(fd), 5, "the dead holder's lock to be released")
+        finally:
+            os.close(fd)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(grandchild, signal.SIGKILL)
+
+
+# ------------------------------------------------------------------------------------------- full disks
+
+
+def _folder(root: Path, n: int = 6) -> list:
+    for i in range(n):
+        write(root / ("happy" if i % 2 else "sad") / f"im{i}.png", face(56, 76, seed=i))
+    return read_dataset("folder", root, name="t")
+
+
+def test_cache_build_on_a_full_disk_is_one_clear_error(tmp_path, monkeypatch):
+    samples = _folder(tmp_path / "faces")
+    usage = type("Usage", (), {"total": 1 << 30, "used": 1 << 30, "free": 1000})
+    monkeypatch.setattr("fer.storage.shutil.disk_usage", lambda _path: usage)
+    with pytest.raises(DiskFullError) as err:
+        cache_mod.prepare(samples, FaceOptions(detector="none"), 32, "gray", tmp_path / "c", name="t")
+    msg = str(err.value)
+    assert str(tmp_path / "c") in msg and "no space left" in msg and "1000 B free" in msg
+    assert [p.name for p in (tmp_path / "c").iterdir() if not p.name.startswith(".")] == []
+
+
+def test_cache_reservation_failing_with_enospc_is_one_clear_error(tmp_path, monkeypatch):
+    samples = _folder(tmp_path / "faces")
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("fer.storage.os.posix_fallocate", full)
+    with pytest.raises(DiskFullError, match="face cache of t"):
+        cache_mod.prepare(samples, FaceOptions(detector="none"), 32, "gray", tmp_path / "c", name="t")
+    assert [p.name for p in (tmp_path / "c").iterdir() if not p.name.startswith(".")] == []
+    monkeypatch.undo()
+    p = cache_mod.prepare(samples, FaceOptions(detector="none"), 32, "gray", tmp_path / "c", name="t")
+    assert p.report["prepared"] == 6 and np.asarray(p.images).shape == (6, 32, 32, 1)
