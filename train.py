@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import fer  # noqa: F401  (registers the config's resolvers: fer_job_dir, fer_cwd, max)
 from fer.results import check_same_run, print_run_table, run_results
+from fer.resume import finish_part, resume_checkpoint, start_part
 from fer.utils import atomic_write_json, finish_loggers, instantiate_dict, prepare_wandb, task_wrapper
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,11 @@ def train(cfg: DictConfig) -> dict:
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
-        last = out / "checkpoints" / "last.ckpt"
-        resume_from = str(last) if cfg.get("resume") and last.is_file() else None
+        resume_from = resume_checkpoint(out, enabled=bool(cfg.get("resume")))
         if resume_from:
             log.info("resuming from %s", resume_from)
+        if trainer.is_global_zero:
+            start_part(out, resume_from)
         # Our own checkpoints. Their hyperparameters are plain values (weights_only=True loads them, tested), but
         # checkpoints from before that change held the `_partial_` optimizer, which the weights-only loader refuses.
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=False)
@@ -60,6 +62,7 @@ def train(cfg: DictConfig) -> dict:
             # The checkpoint chosen on validation accuracy; never a choice made on a test set.
             trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=False)
         results = run_results(cfg, trainer, model, datamodule, best, seconds=time.time() - start)
+        results.update(finish_part(out, time.time() - start))  # "resumed" and "seconds_total"
         if trainer.is_global_zero:  # one writer under DDP
             atomic_write_json(done, results)
     finally:

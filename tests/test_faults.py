@@ -168,3 +168,88 @@ def test_cache_reservation_failing_with_enospc_is_one_clear_error(tmp_path, monk
     monkeypatch.undo()
     p = cache_mod.prepare(samples, FaceOptions(detector="none"), 32, "gray", tmp_path / "c", name="t")
     assert p.report["prepared"] == 6 and np.asarray(p.images).shape == (6, 32, 32, 1)
+
+
+# ------------------------------------------------------------------------------------------- checkpoints
+
+
+def _weights(ckpt: Path) -> dict:
+    import torch
+
+    return torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def _run(cfg, out: Path, epochs: int, test: bool = True):
+    from omegaconf import open_dict
+
+    from train import train
+
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+        cfg.hydra.runtime.output_dir = str(out)
+        cfg.trainer.max_epochs = epochs
+        cfg.test = test
+    return train(cfg)
+
+
+def test_resumed_run_equals_the_uninterrupted_one(cfg_demo, tmp_path):
+    whole = _run(cfg_demo, tmp_path / "whole", 4)
+    # Killed after its second epoch's checkpoint: stop there, then rerun the full command in the same folder.
+    _run(cfg_demo, tmp_path / "parts", 2, test=False)
+    (tmp_path / "parts" / "results.json").unlink()
+    resumed = _run(cfg_demo, tmp_path / "parts", 4)
+    a, b = _weights(tmp_path / "whole/checkpoints/last.ckpt"), _weights(tmp_path / "parts/checkpoints/last.ckpt")
+    assert a.keys() == b.keys()
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a), "weights differ after resume"
+    assert resumed["tests"] == whole["tests"] and resumed["metrics"] == whole["metrics"]
+    assert whole["resumed"] == [] and [r["from"] for r in resumed["resumed"]] == [
+        str(tmp_path / "parts/checkpoints/last.ckpt")
+    ]
+    assert resumed["seconds_total"] > resumed["seconds"] > 0
+
+
+def test_truncated_last_checkpoint_is_set_aside(cfg_demo, tmp_path):
+    from fer.resume import resume_checkpoint
+
+    out = tmp_path / "run"
+    _run(cfg_demo, out, 1, test=False)
+    (out / "results.json").unlink()
+    last = out / "checkpoints" / "last.ckpt"
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) // 2])  # what a full disk or a kill left behind an older writer
+    best = resume_checkpoint(out)
+    assert best is not None and Path(best).name.startswith("epoch000")  # the newest readable one
+    assert (out / "checkpoints" / "last.ckpt.corrupt-1").is_file() and not last.exists()
+    for p in (out / "checkpoints").glob("*.ckpt"):
+        p.write_bytes(b"not a checkpoint")
+    assert resume_checkpoint(out) is None  # nothing readable: start over
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        f"{Path(best).name}.corrupt-1",
+        "last.ckpt.corrupt-1",
+    ]
+    results = _run(cfg_demo, out, 1, test=False)  # and the run goes through
+    assert results["epochs"] == 1 and last.is_file()
+
+
+def test_checkpoint_write_failure_is_atomic_and_clear(tmp_path, monkeypatch):
+    import torch
+
+    from fer.checkpoint_io import AtomicCheckpointIO
+
+    io = AtomicCheckpointIO()
+    path = tmp_path / "ckpts" / "last.ckpt"
+    io.save_checkpoint({"w": torch.zeros(1000)}, path)
+    before = path.read_bytes()
+
+    def full(obj, fh, *args, **kwargs):
+        fh.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("fer.checkpoint_io.torch.save", full)
+    with pytest.raises(DiskFullError) as err:
+        io.save_checkpoint({"w": torch.zeros(1000)}, path)
+    assert str(tmp_path / "ckpts") in str(err.value) and "3.9 KiB" in str(err.value)
+    assert path.read_bytes() == before  # the previous checkpoint is intact
+    assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]  # no temporary file left
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True)["w"].shape == (1000,)
