@@ -18,6 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import fer  # noqa: F401  (registers the config's resolvers: fer_job_dir, fer_cwd, max)
+from fer.config_checks import check_config
 from fer.results import check_same_run, print_run_table, run_results
 from fer.resume import finish_part, resume_checkpoint, start_part
 from fer.utils import atomic_write_json, finish_loggers, instantiate_dict, prepare_wandb, task_wrapper
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 @task_wrapper
 def train(cfg: DictConfig) -> dict:
+    check_config(cfg)  # before any data is read
     out = Path(cfg.paths.output_dir)
     done = out / "results.json"
     if cfg.get("resume") and done.is_file():

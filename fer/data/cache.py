@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fer.config_checks import check_image_size
 from fer.data.faces import FaceOptions, crop_face, get_detector
 from fer.data.images import BadImageError, load_image
 from fer.data.samples import Sample
@@ -89,7 +90,10 @@ def _crop_one(args) -> tuple[np.ndarray | None, bool | None, str | None, bool]:
     if gray_source and color == "rgb":
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
     black = int(img.max()) == 0
-    face, found, _ = crop_face(img, faces, size)
+    try:
+        face, found, _ = crop_face(img, faces, size)
+    except BadImageError as e:
+        return None, None, f"{path}: {e}", black
     if face is None:
         return None, False, f"{path}: no face found (faces.on_no_face=skip; use center to keep it as a centre crop)", black
     if face.ndim == 2:
@@ -129,6 +133,7 @@ def prepare(
         raise ValueError(f"{name}: no samples to prepare")
     if color not in ("gray", "rgb"):
         raise ValueError(f"color={color!r}; expected gray or rgb")
+    check_image_size(size, "size")  # 0 would reach OpenCV's resize as an empty image
     get_detector(faces)  # a missing detector model fails here, before any work, with where to get it
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     key = cache_key(samples, faces, size, color)
