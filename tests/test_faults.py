@@ -253,3 +253,37 @@ def test_checkpoint_write_failure_is_atomic_and_clear(tmp_path, monkeypatch):
     assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]  # no temporary file left
     monkeypatch.undo()
     assert torch.load(path, weights_only=True)["w"].shape == (1000,)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_kill_9_mid_epoch_then_rerun_equals_the_uninterrupted_run(tmp_path, synthetic_dir):
+    from tests.conftest import synthetic_overrides
+
+    def cmd(run: str) -> list[str]:
+        return [sys.executable, "train.py", "experiment=demo", "logger=none", *synthetic_overrides(synthetic_dir),
+                f"paths.cache_dir={tmp_path / 'cache'}", f"paths.root_dir={tmp_path}", "backbone.input_size=32",
+                "trainer.max_epochs=3", "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1",
+                "+trainer.enable_progress_bar=false", "test=false", f"hydra.run.dir={tmp_path / run}"]  # fmt: skip
+
+    whole = subprocess.run(cmd("whole"), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=900)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    job = subprocess.Popen(cmd("parts"), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        last = tmp_path / "parts" / "checkpoints" / "last.ckpt"
+        _wait(last.is_file, 600, "the first epoch's checkpoint")
+        time.sleep(1.0)  # into the second epoch
+        assert job.poll() is None, "the run finished before it could be killed"
+        os.kill(job.pid, signal.SIGKILL)
+        job.wait(10)
+    finally:
+        if job.poll() is None:
+            os.kill(job.pid, signal.SIGKILL)
+    assert not (tmp_path / "parts" / "results.json").exists()
+    rerun = subprocess.run(cmd("parts"), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    a, b = _weights(tmp_path / "whole/checkpoints/last.ckpt"), _weights(tmp_path / "parts/checkpoints/last.ckpt")
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a), "weights differ after kill -9 and rerun"
+    results = json.loads((tmp_path / "parts" / "results.json").read_text())
+    assert len(results["resumed"]) == 1 and results["seconds_total"] > results["seconds"]
+    assert results["metrics"] == json.loads((tmp_path / "whole" / "results.json").read_text())["metrics"]
