@@ -287,3 +287,22 @@ def test_kill_9_mid_epoch_then_rerun_equals_the_uninterrupted_run(tmp_path, synt
     results = json.loads((tmp_path / "parts" / "results.json").read_text())
     assert len(results["resumed"]) == 1 and results["seconds_total"] > results["seconds"]
     assert results["metrics"] == json.loads((tmp_path / "whole" / "results.json").read_text())["metrics"]
+
+
+def test_run_parts_record_resumptions_and_the_time_of_killed_parts(tmp_path):
+    from fer.resume import HISTORY, finish_part, start_part
+
+    start_part(tmp_path, None)
+    started = json.loads((tmp_path / HISTORY).read_text())["parts"][0]["started"]
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(b"x")
+    os.utime(ckpt, (started + 5, started + 5))  # the killed part's last write, 5 s after it started
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("written by the next part")
+    start_part(tmp_path, str(ckpt))
+    summary = finish_part(tmp_path, 3.0)
+    parts = json.loads((tmp_path / HISTORY).read_text())["parts"]
+    assert parts[0]["interrupted"] and parts[0]["seconds"] == pytest.approx(5, abs=0.2)
+    assert summary["seconds_total"] == pytest.approx(8, abs=0.2)
+    assert [r["from"] for r in summary["resumed"]] == [str(ckpt)]
