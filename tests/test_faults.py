@@ -306,3 +306,44 @@ def test_run_parts_record_resumptions_and_the_time_of_killed_parts(tmp_path):
     assert parts[0]["interrupted"] and parts[0]["seconds"] == pytest.approx(5, abs=0.2)
     assert summary["seconds_total"] == pytest.approx(8, abs=0.2)
     assert [r["from"] for r in summary["resumed"]] == [str(ckpt)]
+
+
+def _augment_forever(prepared, out: str) -> None:
+    from fer.data.augment import AugmentSettings, augment_to_folder
+
+    augment_to_folder(prepared, AugmentSettings(copies=5), out, None, name="t", workers=2, preview=0)
+    os._exit(0)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_kill_9_during_augmentation_leaves_no_workers_and_rerun_completes(tmp_path):
+    import multiprocessing
+
+    from fer.data.augment import AugmentSettings, augment_to_folder
+    from fer.data.cache import PreparedSet
+    from fer.data.samples import Sample
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (240, 96, 96, 1), dtype=np.uint8)
+    prepared = PreparedSet([Sample(f"/x/{i}.png", i % 7, f"s:{i % 9}", "s") for i in range(240)], images)
+    job = multiprocessing.get_context("fork").Process(target=_augment_forever, args=(prepared, str(tmp_path / "a")))
+    job.start()
+    workers: list[int] = []
+    try:
+        _wait(lambda: len(list((tmp_path / "a").glob("*/*.png"))) >= 20, 120, "the pool to write images")
+        workers = _children(job.pid)
+        assert len(workers) >= 2
+        os.kill(job.pid, signal.SIGKILL)
+        job.join(10)
+        _wait(lambda: not any(_alive(w) for w in workers), 10, f"workers {workers} to die with their parent")
+    finally:
+        for pid in [job.pid, *workers]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert not (tmp_path / "a" / "manifest.json").exists()
+    done = len(list((tmp_path / "a").glob("*/*.png")))
+    summary = augment_to_folder(prepared, AugmentSettings(copies=5), tmp_path / "a", None, name="t", workers=1,
+                                preview=0)  # fmt: skip
+    assert summary["images"] == 1200 and summary["written"] == 1200 - done
+    assert not list((tmp_path / "a").glob("*/.*.tmp*"))
