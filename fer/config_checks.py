@@ -9,6 +9,7 @@ tools (e.g. `check_image_size(args.size, "--size")`).
 from __future__ import annotations
 
 import difflib
+import json
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -119,7 +120,12 @@ def check_config(cfg: DictConfig) -> None:
     check(_check_folds, value("protocol.n_folds"), value("protocol.fold"))
     faces = value("faces")
     if faces is not _MISSING and faces is not None:
-        check(check_detector, faces)
+        detector = _get(faces, "detector", "haar")
+        if detector not in DETECTORS:  # the default of every source
+            problems.append(f"faces.detector={detector!r}: expected one of {', '.join(DETECTORS)}")
+        else:
+            for options in _faces_in_use(cfg, faces):
+                check(check_detector, options)
     if value("backbone.name") is not _MISSING:
         check(check_timm_model, value("backbone.name"))
     elif OmegaConf.select(cfg, "backbone") is not None and OmegaConf.is_missing(cfg.backbone, "name"):
@@ -158,6 +164,41 @@ def _check_folds(n_folds, fold) -> None:
         raise ConfigError(
             f"protocol.fold={fold!r}: expected an integer from 0 to {n_folds - 1} (protocol.n_folds={n_folds})"
         )
+
+
+def _faces_in_use(cfg: DictConfig, faces) -> list[dict]:
+    """The face options the run's sources use: the global `faces` merged with each source's own `faces`
+    (a source of pre-cropped faces sets `detector: none`, and then needs no detector model). Sources are the
+    nodes with a `reader`, wherever the data, dataset or protocol settings place them."""
+    plain = OmegaConf.to_container(faces, resolve=True) if OmegaConf.is_config(faces) else dict(faces)
+    found: dict[str, dict] = {}
+
+    def walk(node, depth: int) -> None:
+        if depth > 6:
+            return
+        if OmegaConf.is_dict(node) and "reader" in node:
+            try:
+                own = OmegaConf.to_container(node.get("faces") or OmegaConf.create({}), resolve=True)
+            except Exception:  # not resolvable here: the global options stand for it
+                own = {}
+            found[json.dumps(own, sort_keys=True, default=str)] = {**plain, **own}
+            return
+        keys = list(node.keys()) if OmegaConf.is_dict(node) else range(len(node)) if OmegaConf.is_list(node) else []
+        for k in keys:
+            try:
+                child = node[k]
+            except Exception:  # e.g. a path that needs the Hydra run: not a source
+                continue
+            walk(child, depth + 1)
+
+    for top in cfg:
+        if top in ("sources", "hydra", "paths", "faces"):
+            continue
+        try:
+            walk(cfg[top], 0)
+        except Exception:  # e.g. a value that needs the Hydra run to resolve: holds no source
+            continue
+    return list(found.values()) or [plain]
 
 
 def _get(node, key: str, default):

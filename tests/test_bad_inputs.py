@@ -39,7 +39,6 @@ TRAIN_CASES = {
     "color_unknown": (["data.color=purple"], ["data.color='purple'", "gray, rgb"]),
     "image_size_0": (["data.image_size=0"], ["data.image_size=0", "positive image size"]),
     "detector_unknown": (["faces.detector=dlib"], ["faces.detector='dlib'", "haar"]),
-    "yunet_without_model": (["faces=yunet", "faces.model=/nonexistent/yunet.onnx"], ["faces.model", "yunet needs"]),
     "timm_unknown_model": (["backbone=timm", "backbone.name=not_a_model"], ["backbone.name='not_a_model'", "timm"]),
     "timm_typo": (["backbone=timm", "backbone.name=resnet1Ot"], ["did you mean", "resnet10t"]),
     "timm_name_unset": (["backbone=timm"], ["backbone.name is not set"]),
@@ -91,6 +90,14 @@ def test_generate_settings_are_refused_with_the_key_and_value(case, tmp_path):
         check_config(cfg)
     for w in words:
         assert w in str(err.value)
+
+
+def test_a_detector_without_its_model_is_refused_where_a_source_uses_it(tmp_path):
+    missing = ["faces=yunet", "faces.model=/nonexistent/yunet.onnx"]
+    with pytest.raises(ConfigError) as err:  # the real KDEF, CK+ and JAFFE sources detect faces
+        check_config(_cfg(["logger=none", *missing], base=("paths.root_dir=/nonexistent",)))
+    assert "faces.model='/nonexistent/yunet.onnx'" in str(err.value) and "yunet needs its model" in str(err.value)
+    check_config(_train_cfg(tmp_path, missing))  # the synthetic sources crop at fixed boxes: no detector used
 
 
 def test_every_problem_is_listed_at_once(tmp_path):
