@@ -55,7 +55,7 @@ def train(cfg: DictConfig) -> dict:
         if resume_from:
             log.info("resuming from %s", resume_from)
         if trainer.is_global_zero:
-            start_part(out, resume_from)
+            start_part(out, resume_from, new_run=not cfg.get("resume"))
         # Our own checkpoints. Their hyperparameters are plain values (weights_only=True loads them, tested), but
         # checkpoints from before that change held the `_partial_` optimizer, which the weights-only loader refuses.
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=False)

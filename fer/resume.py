@@ -67,10 +67,11 @@ def resume_checkpoint(out: str | Path, enabled: bool = True) -> str | None:
 # ------------------------------------------------------------------------------------------ run parts
 
 
-def start_part(out: str | Path, resumed_from: str | None) -> None:
-    """Record the start of a part of the run in `out` (its first part, or a resumption)."""
+def start_part(out: str | Path, resumed_from: str | None, new_run: bool = False) -> None:
+    """Record the start of a part of the run in `out` (its first part, or a resumption); `new_run` forgets the
+    parts of an earlier run in that folder (`resume=false`)."""
     path = Path(out) / HISTORY
-    parts = _read(path)
+    parts = [] if new_run else _read(path)
     if parts and parts[-1].get("seconds") is None:  # the previous part was killed: it ran until its last write
         parts[-1]["seconds"] = round(max(0.0, _last_write(Path(out)) - parts[-1]["started"]), 1)
         parts[-1]["interrupted"] = True

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -347,3 +348,28 @@ def test_kill_9_during_augmentation_leaves_no_workers_and_rerun_completes(tmp_pa
                                 preview=0)  # fmt: skip
     assert summary["images"] == 1200 and summary["written"] == 1200 - done
     assert not list((tmp_path / "a").glob("*/.*.tmp*"))
+
+
+def _hold_lock(path: str, ready, release) -> None:
+    with file_lock(path):
+        ready.send(os.getpid())
+        release.recv()
+
+
+def test_a_waiting_job_says_who_holds_the_lock(tmp_path, monkeypatch, caplog):
+    import multiprocessing
+
+    import fer.procs
+
+    ctx = multiprocessing.get_context("fork")
+    ready_r, ready_w = ctx.Pipe(duplex=False)
+    release_r, release_w = ctx.Pipe(duplex=False)
+    holder = ctx.Process(target=_hold_lock, args=(str(tmp_path / ".x.lock"), ready_w, release_r))
+    holder.start()
+    pid = ready_r.recv()
+    monkeypatch.setattr(fer.procs, "WAIT_NOTICE_S", 0.2)
+    threading.Timer(1.0, release_w.send, args=(1,)).start()  # the holder finishes a second later
+    with caplog.at_level("WARNING", logger="fer.procs"), file_lock(tmp_path / ".x.lock"):
+        pass
+    holder.join(10)
+    assert f"held by pid {pid}" in caplog.text
