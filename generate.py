@@ -12,6 +12,7 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
+from fer.config_checks import check_config
 from fer.errors import ConfigError
 from fer.lifecycle import task_wrapper
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 @task_wrapper
 def generate(cfg: DictConfig) -> dict:
+    check_config(cfg)  # before any data is read
     name = cfg.task.name
     try:
         module = importlib.import_module(f"fer.tasks.{name}")

@@ -15,9 +15,11 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 import fer  # noqa: F401  (registers the config's resolvers: fer_job_dir, fer_cwd, max)
+from fer.config_checks import check_config
 from fer.errors import ConfigError
 from fer.lifecycle import build_trainer, instantiate_dict, open_loggers, task_wrapper
 from fer.results import print_run_table, run_results
+from fer.resume import finish_part, resume_checkpoint, start_part
 from fer.runs import check_same_run, read_record
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 @task_wrapper
 def train(cfg: DictConfig) -> dict:
     check_entry(cfg)
+    check_config(cfg)  # before any data is read
     # torch and Lightning load here, when a run really starts: --help, --cfg and config errors answer at once
     import pytorch_lightning as pl
     import torch
@@ -49,10 +52,11 @@ def train(cfg: DictConfig) -> dict:
     trainer = build_trainer(cfg.trainer, instantiate_dict(cfg.get("callbacks")), loggers)
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    last = out / "checkpoints" / "last.ckpt"
-    resume_from = str(last) if cfg.get("resume") and last.is_file() else None
+    resume_from = resume_checkpoint(out, enabled=bool(cfg.get("resume")))
     if resume_from:
         log.info("resuming from %s", resume_from)
+    if trainer.is_global_zero:
+        start_part(out, resume_from, new_run=not cfg.get("resume"))
     # Our own checkpoints. Their hyperparameters are plain values (weights_only=True loads them, tested), but
     # checkpoints from before that change held the `_partial_` optimizer, which the weights-only loader refuses.
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=False)
@@ -61,6 +65,8 @@ def train(cfg: DictConfig) -> dict:
         # The checkpoint chosen on validation accuracy; never a choice made on a test set.
         trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=False)
     record = run_results(cfg, trainer, model, datamodule, best, seconds=time.time() - start)
+    parts = finish_part(out, time.time() - start)  # every part of a resumed run: "resumed", "seconds_total"
+    record.resumed, record.seconds_total = parts["resumed"], parts["seconds_total"]
     if trainer.is_global_zero:  # one writer under DDP
         record.save(out)
     results = record.to_dict()

@@ -118,7 +118,9 @@ class RunRecord:
     synthetic_data: bool | None = None
     best_checkpoint: str | None = None
     epochs: int | None = None
-    seconds: float | None = None
+    seconds: float | None = None  # this part of the run (the last one when it was resumed)
+    seconds_total: float | None = None  # every part, interrupted ones included
+    resumed: list[dict] = field(default_factory=list)  # one entry per resumption (fer.resume)
     output_dir: str | None = None
     schema_version: int = SCHEMA_VERSION
 

@@ -394,3 +394,22 @@ def test_cli_prepare_is_reused_by_training(tmp_path, capsys):
         "kdef", cfg.sources.kdef, OmegaConf.to_container(cfg.faces, resolve=True), 32, "gray", tmp_path / "c"
     )
     assert p.report["from_cache"] and p.report["built_by"] == built["built_by"] and len(p.samples) == 14
+
+
+def test_an_image_too_small_for_the_fixed_crop_is_skipped_as_bad(tmp_path):
+    root = tmp_path / "web"
+    _folder(root, n=4)
+    Image.new("L", (1, 1), 128).save(root / "happy" / "dot.png")  # a 1x1 crop box rounds to no pixel
+    samples = read_dataset("folder", root, name="web")
+    opts = FaceOptions(detector="none", crop=(0.25, 0.25, 0.75, 0.75))
+    p = prepare(samples, opts, 16, "gray", tmp_path / "c", name="web", workers=1)
+    skipped = {Path(s["file"]).name: s["reason"] for s in p.report["skipped"]}
+    assert list(skipped) == ["dot.png"] and "1x1 pixels: too small for the face crop box" in skipped["dot.png"]
+    assert p.report["prepared"] == 4
+
+
+def test_prepare_refuses_size_0(tmp_path):
+    from fer.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="size=0: expected a positive image size"):
+        prepare(_folder(tmp_path / "faces"), FaceOptions(detector="none"), 0, "gray", tmp_path / "c")

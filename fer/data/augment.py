@@ -37,7 +37,6 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -45,8 +44,10 @@ import numpy as np
 from PIL import Image
 
 from fer.classes import CLASSES
-from fer.data.cache import PreparedSet, file_lock
+from fer.data.cache import PreparedSet
 from fer.data.samples import DatasetLayoutError, Sample
+from fer.procs import file_lock, worker_pool
+from fer.storage import disk_full_error, is_disk_full
 from fer.utils import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,13 @@ def output_names(samples: Sequence[Sample], keys: Sequence[str], copies: int) ->
 def _save_png(img: np.ndarray, path: Path) -> None:
     """Atomic: a temporary file beside the target, renamed into place; fast zlib level (lossless anyway)."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img).save(tmp, format="PNG", compress_level=1)
+    try:
+        Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img).save(tmp, format="PNG", compress_level=1)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(e):
+            raise disk_full_error(path.parent.parent, img.nbytes, "the augmented images") from None
+        raise
     os.replace(tmp, path)
 
 
@@ -340,7 +347,7 @@ def _run_jobs(images: np.ndarray, todo: list, settings: AugmentSettings, out: Pa
         return sum(_augment_chunk(t) for t in tasks)
     import torchvision.transforms.v2.functional  # noqa: F401  (imported once here: forked workers inherit it)
 
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with worker_pool(workers) as pool:  # workers die with this process: a killed run leaves none writing
         return sum(pool.map(_augment_chunk, tasks))
 
 

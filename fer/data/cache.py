@@ -9,27 +9,26 @@ partial entry (temporary folders of killed builds are removed by the next build)
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import shutil
 import socket
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from fer.config_checks import check_image_size
 from fer.data.faces import FaceOptions, crop_face, get_detector
 from fer.data.images import BadImageError, load_image
 from fer.data.samples import Sample
+from fer.procs import file_lock, worker_pool
+from fer.storage import disk_full_error, is_disk_full, require_free_space, reserve
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 2
@@ -74,18 +73,6 @@ def cache_key(samples: list[Sample], faces: FaceOptions, size: int, color: str) 
     return h.hexdigest()[:20]
 
 
-@contextmanager
-def file_lock(path: Path):
-    """An exclusive advisory lock (flock) held while the block runs; other processes wait for it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 # ------------------------------------------------------------------------------------------ cropping
 
 def _init_worker(faces: FaceOptions) -> None:
@@ -103,7 +90,10 @@ def _crop_one(args) -> tuple[np.ndarray | None, bool | None, str | None, bool]:
     if gray_source and color == "rgb":
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
     black = int(img.max()) == 0
-    face, found, _ = crop_face(img, faces, size)
+    try:
+        face, found, _ = crop_face(img, faces, size)
+    except BadImageError as e:
+        return None, None, f"{path}: {e}", black
     if face is None:
         return None, False, f"{path}: no face found (faces.on_no_face=skip; use center to keep it as a centre crop)", black
     if face.ndim == 2:
@@ -120,15 +110,10 @@ def crop_all(samples: list[Sample], faces: FaceOptions, size: int, color: str, w
         get_detector(faces)
         yield from map(_crop_one, jobs)
         return
-    # fork: no re-import of __main__, which forkserver/spawn do and which breaks inside Hydra's joblib (loky)
-    # workers. The workers only decode images and run OpenCV; they never touch the parent's torch state.
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(faces,))
-    try:
+    # The workers only decode images and run OpenCV; they never touch the parent's torch state. They die with
+    # this process (a killed build leaves nothing running), and never hold the entry's lock.
+    with worker_pool(workers, _init_worker, (faces,)) as pool:
         yield from pool.map(_crop_one, jobs, chunksize=max(1, min(16, len(jobs) // (workers * 4))))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ------------------------------------------------------------------------------------------ entries
@@ -148,6 +133,7 @@ def prepare(
         raise ValueError(f"{name}: no samples to prepare")
     if color not in ("gray", "rgb"):
         raise ValueError(f"color={color!r}; expected gray or rgb")
+    check_image_size(size, "size")  # 0 would reach OpenCV's resize as an empty image
     get_detector(faces)  # a missing detector model fails here, before any work, with where to get it
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     key = cache_key(samples, faces, size, color)
@@ -173,8 +159,7 @@ def _build(entry: Path, samples, faces: FaceOptions, size: int, color: str, work
     tmp.mkdir(parents=True)
     try:
         channels = 1 if color == "gray" else 3
-        arr = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
-                                        shape=(len(samples), size, size, channels))
+        arr = _new_array(tmp / "images.npy", (len(samples), size, size, channels), name)
         kept, skipped, no_face, black = [], [], [], []
         for s, (face, found, reason, is_black) in zip(samples, crop_all(samples, faces, size, color, workers)):
             if is_black:
@@ -191,8 +176,7 @@ def _build(entry: Path, samples, faces: FaceOptions, size: int, color: str, work
                                 f"{skipped[0]['reason'] if skipped else 'unknown'}")
         arr.flush()
         if len(kept) < len(samples):  # drop the unused tail rows
-            small = np.lib.format.open_memmap(tmp / "images.part.npy", mode="w+", dtype=np.uint8,
-                                              shape=(len(kept), size, size, channels))
+            small = _new_array(tmp / "images.part.npy", (len(kept), size, size, channels), name)
             small[:] = arr[:len(kept)]
             small.flush()
             del small
@@ -207,13 +191,32 @@ def _build(entry: Path, samples, faces: FaceOptions, size: int, color: str, work
             "built_at": time.time(), "built_by": f"{socket.gethostname()}:{os.getpid()}",
         }
         manifest = {"version": CACHE_VERSION, "samples": [s.to_dict() for s in kept], "report": report}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, default=str))
+        try:
+            (tmp / "manifest.json").write_text(json.dumps(manifest, default=str))
+        except OSError as e:
+            if is_disk_full(e):
+                raise disk_full_error(entry.parent, None, f"the face cache's manifest ({name})") from None
+            raise
         os.replace(tmp, entry)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for what, files in (("were skipped", skipped), ("had no detected face", no_face), ("are all black", black)):
         if files:
             log.warning("%s: %d image(s) %s; the list is in %s", name, len(files), what, entry / "manifest.json")
+
+
+def _new_array(path: Path, shape: tuple, name: str) -> np.ndarray:
+    """A new uint8 .npy memory map, its space checked and reserved first: a memory-mapped write on a full
+    disk is a SIGBUS, which kills the process without a message."""
+    what = f"the face cache of {name} ({' x '.join(map(str, shape))} uint8)"
+    require_free_space(path.parent, int(np.prod(shape)), what)
+    arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    try:
+        reserve(path, what)
+    except BaseException:
+        del arr
+        raise
+    return arr
 
 
 def _load(entry: Path) -> PreparedSet:

@@ -24,6 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fer.data.images import BadImageError
+
 DETECTORS = ("haar", "opencv_dnn", "yunet", "none")
 NO_FACE_POLICIES = ("center", "skip")
 
@@ -273,5 +275,10 @@ def crop_face(image: np.ndarray, opts: FaceOptions, size: int) -> tuple[np.ndarr
     if box is None:
         return None, False, None
     face = crop_box(image, box)
+    if face.size == 0:  # a fixed crop of a tiny image (e.g. 1x1) rounds to no pixel: the image is unusable
+        h, w = image.shape[:2]
+        raise BadImageError(
+            f"{w}x{h} pixels: too small for the face crop box {list(box)}; delete the image or drop faces.crop"
+        )
     interp = cv2.INTER_AREA if face.shape[0] > size else cv2.INTER_LINEAR
     return cv2.resize(face, (size, size), interpolation=interp), found, box
