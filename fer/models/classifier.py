@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from timm.data import resolve_model_data_config
+from timm.data import Mixup, resolve_model_data_config
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
@@ -18,6 +18,7 @@ from torchmetrics.classification import (
 )
 
 from fer.classes import CLASSES
+from fer.errors import ConfigError
 from fer.models.components.backbone import FERNet
 
 
@@ -32,6 +33,15 @@ def make_metrics(num_classes: int) -> MetricCollection:
     )
 
 
+def balanced_class_weights(labels, num_classes: int) -> torch.Tensor:
+    """Loss weights n / (k * n_c) for the k classes present (scikit-learn's "balanced"); absent classes get 0."""
+    counts = torch.bincount(torch.as_tensor(labels, dtype=torch.long), minlength=num_classes).float()
+    present = counts > 0
+    weights = torch.zeros(num_classes)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights
+
+
 class ClassifierModule(pl.LightningModule):
     def __init__(
         self,
@@ -41,6 +51,11 @@ class ClassifierModule(pl.LightningModule):
         class_names: list[str] | tuple[str, ...] = CLASSES,
         test_names: list[str] | tuple[str, ...] = ("test",),
         hflip: float = 0.5,
+        augment: nn.Module | None = None,
+        label_smoothing: float = 0.0,
+        mixup: dict | None = None,
+        class_weights: str | None = None,
+        tta_flip: bool = False,
         channels_last: bool = False,
         compile: bool = False,
     ):
@@ -49,9 +64,17 @@ class ClassifierModule(pl.LightningModule):
         class_names, test_names = [str(c) for c in class_names], [str(t) for t in test_names]
         # Optimizer/scheduler factories (functools.partial) stay out of the checkpoint's hyperparameters, so
         # checkpoints load with torch.load(weights_only=True), Lightning's default when resuming.
-        self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler"])
+        self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler", "augment"])
+        if class_weights not in (None, "balanced"):
+            raise ConfigError(f"model.class_weights={class_weights!r}; expected null or balanced")
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.net = net
+        self.augment = augment  # online augmentation of training batches on the device (conf/augment)
+        # timm's Mixup/CutMix on training batches (soft targets, its own label smoothing); null: off
+        self.mixup = Mixup(**mixup, label_smoothing=label_smoothing, num_classes=len(class_names)) if mixup else None
+        # Set at fit start (class_weights=balanced). A plain attribute, not a buffer: weight averaging (callbacks.ema)
+        # pairs the model's buffers with its copy's, made before fit start.
+        self.class_weight: torch.Tensor | None = None
         cfg = resolve_model_data_config(net.trunk)
         self.register_buffer("mean", torch.tensor(cfg["mean"]).view(1, -1, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(cfg["std"]).view(1, -1, 1, 1) * 255, persistent=False)
@@ -89,11 +112,24 @@ class ClassifierModule(pl.LightningModule):
         if self.hparams.hflip > 0 and self.in_training_loop():
             flip = torch.rand(x.shape[0], device=x.device) < self.hparams.hflip
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+        if self.augment is not None and self.in_training_loop():
+            x = self.augment(x)
         return x, y
+
+    def on_fit_start(self) -> None:
+        if self.hparams.class_weights == "balanced":
+            labels = self.trainer.datamodule.train_set.labels
+            self.class_weight = balanced_class_weights(labels, len(self.hparams.class_names)).to(self.device)
 
     def training_step(self, batch, batch_idx: int):
         x, y = batch
-        loss = F.cross_entropy(self(x), y)
+        x, target = self.normalize(x), y
+        # timm's Mixup needs an even batch (it pairs each image with its mirror in the batch): an odd last
+        # batch trains on its plain labels, smoothed alike.
+        if self.mixup is not None and len(y) % 2 == 0:
+            x, target = self.mixup(x, y)
+        smoothing = self.hparams.label_smoothing if target is y else 0.0  # soft targets carry their own
+        loss = F.cross_entropy(self.net(x), target, weight=self.class_weight, label_smoothing=smoothing)
         # A metric instead of a per-step self.log: Lightning's logging machinery costs ~1 ms per call on CPU.
         self.train_loss.update(loss.detach(), weight=len(y))
         return loss
@@ -147,7 +183,11 @@ class ClassifierModule(pl.LightningModule):
 
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
         x, y = batch
-        self.test_metrics[dataloader_idx].update(self(x), y)
+        if self.hparams.tta_flip:  # test-time augmentation: mean of the image's and its mirror's probabilities
+            scores = (self(x).softmax(-1) + self(x.flip(-1)).softmax(-1)) / 2
+        else:
+            scores = self(x)
+        self.test_metrics[dataloader_idx].update(scores, y)
 
     def on_test_epoch_end(self) -> None:
         for name, metrics in zip(self.hparams.test_names, self.test_metrics, strict=False):
