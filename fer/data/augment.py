@@ -29,8 +29,6 @@ Folder layout written by `augment_to_folder` and read back by `read_augmented` (
 
 from __future__ import annotations
 
-from fer.errors import UserError
-
 import hashlib
 import json
 import logging
@@ -46,6 +44,7 @@ from PIL import Image
 from fer.classes import CLASSES
 from fer.data.cache import PreparedSet
 from fer.data.samples import DatasetLayoutError, Sample
+from fer.errors import UserError
 from fer.procs import file_lock, worker_pool
 from fer.storage import disk_full_error, is_disk_full
 from fer.utils import atomic_write_json
@@ -93,7 +92,7 @@ class AugmentSettings:
             object.__setattr__(self, name, _pair(getattr(self, name), name))
 
     @classmethod
-    def from_config(cls, cfg: Mapping | None) -> "AugmentSettings":
+    def from_config(cls, cfg: Mapping | None) -> AugmentSettings:
         """From a config node; keys that are not settings (enabled, dir, workers, preview) are ignored."""
         try:
             from omegaconf import OmegaConf
@@ -103,7 +102,9 @@ class AugmentSettings:
         except ImportError:  # pragma: no cover
             pass
         names = {f.name for f in fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in dict(cfg or {}).items() if k in names})
+        return cls(
+            **{k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in dict(cfg or {}).items() if k in names}
+        )
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -136,7 +137,7 @@ def border(params: Mapping, h: int, w: int) -> int:
     return int(np.ceil(0.5 * max(h, w) * max(0.0, (np.cos(r) + np.sin(r)) / min(shrink, 1.0) - 1))) + 2
 
 
-def apply_params(image: np.ndarray, params: Mapping, settings: "AugmentSettings") -> np.ndarray:
+def apply_params(image: np.ndarray, params: Mapping, settings: AugmentSettings) -> np.ndarray:
     """One augmented copy of an (H, W, C) uint8 crop, C = 1 or 3; same shape out.
 
     pad (reflect, or constant `fill`) -> flip -> stretch height/width -> rotate + zoom about the centre ->
@@ -153,15 +154,25 @@ def apply_params(image: np.ndarray, params: Mapping, settings: "AugmentSettings"
     if params["flip"]:
         img = F.horizontal_flip(img)
     ph, pw = h + 2 * pad, w + 2 * pad
-    img = F.resize(img, [max(1, round(ph * params["height"])), max(1, round(pw * params["width"]))],
-                   interpolation=InterpolationMode.BILINEAR)
+    img = F.resize(
+        img,
+        [max(1, round(ph * params["height"])), max(1, round(pw * params["width"]))],
+        interpolation=InterpolationMode.BILINEAR,
+    )
     # Only the centre that the rotation and zoom map into the frame is needed: a smaller warp input is faster.
     r = np.deg2rad(abs(params["rotation"]))
     need = int(np.ceil(max(h, w) * (np.cos(r) + np.sin(r)) / params["zoom"])) + 4
     if img.height > need or img.width > need:
         img = F.center_crop(img, [min(img.height, need), min(img.width, need)])
-    img = F.affine(img, angle=params["rotation"], translate=[0, 0], scale=params["zoom"], shear=[0.0, 0.0],
-                   interpolation=InterpolationMode.BILINEAR, fill=fill)
+    img = F.affine(
+        img,
+        angle=params["rotation"],
+        translate=[0, 0],
+        scale=params["zoom"],
+        shear=[0.0, 0.0],
+        interpolation=InterpolationMode.BILINEAR,
+        fill=fill,
+    )
     img = F.center_crop(img, [h, w])
     img = F.adjust_contrast(img, params["contrast"])
     out = np.asarray(img)
@@ -185,7 +196,7 @@ def source_digest(prepared: PreparedSet, keys: Sequence[str]) -> str:
     """Identity of the source crops: their bytes, keys, labels and subjects (not paths or mtimes)."""
     h = hashlib.blake2b(digest_size=10)
     h.update(repr(prepared.images.shape).encode())
-    for i, (s, k) in enumerate(zip(prepared.samples, keys)):
+    for i, (s, k) in enumerate(zip(prepared.samples, keys, strict=False)):
         h.update(f"{k}\0{s.label}\0{s.subject}\n".encode())
         h.update(memoryview(np.ascontiguousarray(prepared.images[i])).cast("B"))
     return h.hexdigest()
@@ -198,11 +209,14 @@ def settings_key(settings: AugmentSettings, digest: str) -> str:
 
 def output_names(samples: Sequence[Sample], keys: Sequence[str], copies: int) -> list[list[str]]:
     """`<class>/<stem>_aug<k>.png` per source and copy; a stem shared within a class gets the key's hash."""
-    stems = [f"{CLASSES[s.label]}/{Path(k).stem if not k.startswith('sha256:') else k[7:23]}" for s, k in zip(samples, keys)]
+    stems = [
+        f"{CLASSES[s.label]}/{Path(k).stem if not k.startswith('sha256:') else k[7:23]}"
+        for s, k in zip(samples, keys, strict=False)
+    ]
     seen: dict[str, int] = {}
     for st in stems:
         seen[st] = seen.get(st, 0) + 1
-    stems = [st if seen[st] == 1 else f"{st}-{stable_int(k) % 16**8:08x}" for st, k in zip(stems, keys)]
+    stems = [st if seen[st] == 1 else f"{st}-{stable_int(k) % 16**8:08x}" for st, k in zip(stems, keys, strict=False)]
     return [[f"{st}_aug{c}.png" for c in range(copies)] for st in stems]
 
 
@@ -223,7 +237,7 @@ def _augment_chunk(args) -> int:
     """Worker: render and write the missing copies of a chunk of sources; returns how many were written."""
     images, jobs, settings, out = args
     written = 0
-    for image, copies in zip(images, jobs):
+    for image, copies in zip(images, jobs, strict=False):
         for params, name in copies:
             _save_png(apply_params(image, params, settings), out / name)
             written += 1
@@ -233,7 +247,7 @@ def _augment_chunk(args) -> int:
 def augment_arrays(images: np.ndarray, keys: Sequence[str], settings: AugmentSettings) -> np.ndarray:
     """In memory: (N, H, W, C) crops -> (N, copies, H, W, C) augmented copies (tests, benchmarks, previews)."""
     out = np.empty((len(images), settings.copies, *images.shape[1:]), dtype=np.uint8)
-    for i, (img, key) in enumerate(zip(images, keys)):
+    for i, (img, key) in enumerate(zip(images, keys, strict=False)):
         for c in range(settings.copies):
             out[i, c] = apply_params(np.asarray(img), draw_params(settings, key, c), settings)
     return out
@@ -245,8 +259,10 @@ def _check_stamp(out: Path, stamp: dict) -> bool:
     if not path.is_file():
         foreign = sorted(p.name for p in out.iterdir())
         if foreign:
-            raise AugmentSettingsError(f"{out} is not empty ({', '.join(foreign[:5])}) and holds no {STAMP}: not an "
-                                       "offline-augmentation folder; choose an empty or new out_dir")
+            raise AugmentSettingsError(
+                f"{out} is not empty ({', '.join(foreign[:5])}) and holds no {STAMP}: not an "
+                "offline-augmentation folder; choose an empty or new out_dir"
+            )
         return False
     old = json.loads(path.read_text())
     if old.get("key") == stamp["key"]:
@@ -257,8 +273,9 @@ def _check_stamp(out: Path, stamp: dict) -> bool:
         diff.append("the source crops (dataset content, face options, image size or colour)")
     what = "; ".join(diff) or "a different version"
     raise AugmentSettingsError(
-        f"{out} holds offline augmentation made with other settings ({what}; its {STAMP}: key {old.get('key')}, this run: "
-        f"{stamp['key']}); choose another out_dir, or delete {out} to replace it")
+        f"{out} holds offline augmentation made with other settings ({what}; "
+        f"its {STAMP}: key {old.get('key')}, this run: {stamp['key']}); choose another out_dir, or delete {out} to replace it"
+    )
 
 
 def augment_to_folder(
@@ -287,9 +304,18 @@ def augment_to_folder(
     if out_dir is None and base_dir is None:
         raise ValueError("augment_to_folder: give out_dir or base_dir")
     out = Path(out_dir) if out_dir is not None else Path(base_dir) / f"{name}-{key}"
-    stamp = {"version": AUGMENT_VERSION, "key": key, "settings": settings.to_dict(),
-             "source": {"name": name, "root": str(root) if root is not None else None, "images": len(keys),
-                        "digest": digest, "shape": list(prepared.images.shape[1:])}}
+    stamp = {
+        "version": AUGMENT_VERSION,
+        "key": key,
+        "settings": settings.to_dict(),
+        "source": {
+            "name": name,
+            "root": str(root) if root is not None else None,
+            "images": len(keys),
+            "digest": digest,
+            "shape": list(prepared.images.shape[1:]),
+        },
+    }
     out.mkdir(parents=True, exist_ok=True)
     with file_lock(out.parent / f".{out.name}.augment.lock"):  # beside the folder: nothing foreign inside it
         if _check_stamp(out, stamp) and (out / MANIFEST).is_file():
@@ -305,13 +331,23 @@ def augment_to_folder(
         for d in {n.split("/", 1)[0] for row in names for n in row}:
             (out / d).mkdir(exist_ok=True)
         rows, todo = [], []
-        for i, (s, k) in enumerate(zip(prepared.samples, keys)):
+        for i, (s, k) in enumerate(zip(prepared.samples, keys, strict=False)):
             missing = []
             for c in range(settings.copies):
                 params = draw_params(settings, k, c)
-                rows.append({"file": names[i][c], "source": k, "source_path": s.path, "subject": s.subject,
-                             "dataset": s.dataset, "label": s.label, "class": CLASSES[s.label], "copy": c,
-                             "params": params})
+                rows.append(
+                    {
+                        "file": names[i][c],
+                        "source": k,
+                        "source_path": s.path,
+                        "subject": s.subject,
+                        "dataset": s.dataset,
+                        "label": s.label,
+                        "class": CLASSES[s.label],
+                        "copy": c,
+                        "params": params,
+                    }
+                )
                 if not (out / names[i][c]).is_file():
                     missing.append((params, names[i][c]))
             if missing:
@@ -321,15 +357,27 @@ def augment_to_folder(
         manifest = {**stamp, "complete": True, "preview": previewed, "rows": rows}
         atomic_write_json(out / MANIFEST, manifest)
     summary = _summary(manifest, out, written=written, seconds=time.perf_counter() - start)
-    log.info("%s: %d augmented images (%d written now) in %s, %.1f s", name, summary["images"], written, out,
-             summary["seconds"])
+    log.info(
+        "%s: %d augmented images (%d written now) in %s, %.1f s",
+        name,
+        summary["images"],
+        written,
+        out,
+        summary["seconds"],
+    )
     return summary
 
 
 def _summary(manifest: dict, out: Path, written: int, seconds: float) -> dict:
-    return {"out_dir": str(out), "key": manifest["key"], "sources": manifest["source"]["images"],
-            "images": len(manifest["rows"]), "written": written, "seconds": round(seconds, 3),
-            "preview": str(out / PREVIEW) if manifest.get("preview") else None}
+    return {
+        "out_dir": str(out),
+        "key": manifest["key"],
+        "sources": manifest["source"]["images"],
+        "images": len(manifest["rows"]),
+        "written": written,
+        "seconds": round(seconds, 3),
+        "preview": str(out / PREVIEW) if manifest.get("preview") else None,
+    }
 
 
 def default_workers() -> int:
@@ -341,7 +389,7 @@ def _run_jobs(images: np.ndarray, todo: list, settings: AugmentSettings, out: Pa
         return 0
     workers = default_workers() if workers is None else max(1, int(workers))
     per = max(1, min(64, len(todo) // (workers * 4) or 1))
-    chunks = [todo[i:i + per] for i in range(0, len(todo), per)]
+    chunks = [todo[i : i + per] for i in range(0, len(todo), per)]
     tasks = [(np.stack([images[i] for i, _ in ch]), [m for _, m in ch], settings, out) for ch in chunks]
     if workers == 1 or len(chunks) == 1:
         return sum(_augment_chunk(t) for t in tasks)
@@ -372,7 +420,9 @@ def preview_grid(originals: np.ndarray, copies: np.ndarray) -> np.ndarray:
     return grid.permute(1, 2, 0).numpy()
 
 
-def write_preview(prepared: PreparedSet, keys: Sequence[str], settings: AugmentSettings, path: Path, n: int = 4) -> list[str]:
+def write_preview(
+    prepared: PreparedSet, keys: Sequence[str], settings: AugmentSettings, path: Path, n: int = 4
+) -> list[str]:
     """Save the preview grid atomically; returns the source keys shown (one per row)."""
     idx = preview_indices(prepared, n)
     originals = np.stack([np.asarray(prepared.images[i]) for i in idx])
@@ -390,15 +440,34 @@ def read_augmented(root: str | Path, name: str = "augmented", source_root: str |
     root = Path(root).expanduser()
     path = root / MANIFEST
     if not path.is_file():
-        partial = " (augment.json is there: an interrupted run; rerun the same command to finish it)" if (root / STAMP).is_file() else ""
-        raise DatasetLayoutError(f"{name} root {root}: no {MANIFEST}{partial}; produce it with "
-                                 f"`python generate.py task=augment dataset=<dataset> out_dir={root}`")
+        partial = (
+            " (augment.json is there: an interrupted run; rerun the same command to finish it)"
+            if (root / STAMP).is_file()
+            else ""
+        )
+        raise DatasetLayoutError(
+            f"{name} root {root}: no {MANIFEST}{partial}; produce it with "
+            f"`python generate.py task=augment dataset=<dataset> out_dir={root}`"
+        )
     manifest = json.loads(path.read_text())
     samples = []
     for r in manifest["rows"]:
-        src = str(Path(source_root).expanduser() / r["source"]) if source_root and not r["source"].startswith("sha256:") else r["source_path"]
-        samples.append(Sample(str(root / r["file"]), int(r["label"]), r["subject"], r["dataset"], origin="offline_aug",
-                              source=src, meta={"copy": r["copy"], "params": r["params"]}))
+        src = (
+            str(Path(source_root).expanduser() / r["source"])
+            if source_root and not r["source"].startswith("sha256:")
+            else r["source_path"]
+        )
+        samples.append(
+            Sample(
+                str(root / r["file"]),
+                int(r["label"]),
+                r["subject"],
+                r["dataset"],
+                origin="offline_aug",
+                source=src,
+                meta={"copy": r["copy"], "params": r["params"]},
+            )
+        )
     if not samples:
         raise DatasetLayoutError(f"{name} root {root}: the manifest lists no images")
     return samples

@@ -47,12 +47,12 @@ class PreparedSet:
     def labels(self) -> np.ndarray:
         return np.asarray([s.label for s in self.samples], dtype=np.int64)
 
-    def subset(self, idx) -> "PreparedSet":
+    def subset(self, idx) -> PreparedSet:
         idx = np.asarray(idx, dtype=np.int64)
         return PreparedSet([self.samples[i] for i in idx], self.images[idx], self.report)
 
     @staticmethod
-    def concat(parts: list["PreparedSet"]) -> "PreparedSet":
+    def concat(parts: list[PreparedSet]) -> PreparedSet:
         parts = [p for p in parts if len(p.samples)]
         if not parts:
             raise ValueError("nothing to concatenate: every part is empty")
@@ -65,8 +65,11 @@ def _gray_source(s: Sample) -> bool:
 
 def cache_key(samples: list[Sample], faces: FaceOptions, size: int, color: str) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"v": CACHE_VERSION, "faces": faces.key(), "size": size, "color": color},
-                        sort_keys=True, default=str).encode())
+    h.update(
+        json.dumps(
+            {"v": CACHE_VERSION, "faces": faces.key(), "size": size, "color": color}, sort_keys=True, default=str
+        ).encode()
+    )
     for s in samples:
         st = os.stat(s.path)
         h.update(f"{s.path}\0{st.st_size}\0{st.st_mtime_ns}\0{s.label}\0{s.subject}\0{_gray_source(s)}\n".encode())
@@ -74,6 +77,7 @@ def cache_key(samples: list[Sample], faces: FaceOptions, size: int, color: str) 
 
 
 # ------------------------------------------------------------------------------------------ cropping
+
 
 def _init_worker(faces: FaceOptions) -> None:
     # Never cv2.setNumThreads here: in a forked child it can wait forever on the parent's OpenCV thread pool.
@@ -95,7 +99,12 @@ def _crop_one(args) -> tuple[np.ndarray | None, bool | None, str | None, bool]:
     except BadImageError as e:
         return None, None, f"{path}: {e}", black
     if face is None:
-        return None, False, f"{path}: no face found (faces.on_no_face=skip; use center to keep it as a centre crop)", black
+        return (
+            None,
+            False,
+            f"{path}: no face found (faces.on_no_face=skip; use center to keep it as a centre crop)",
+            black,
+        )
     if face.ndim == 2:
         face = face[:, :, None]
     elif color == "rgb":
@@ -117,6 +126,7 @@ def crop_all(samples: list[Sample], faces: FaceOptions, size: int, color: str, w
 
 
 # ------------------------------------------------------------------------------------------ entries
+
 
 def prepare(
     samples: list[Sample],
@@ -161,7 +171,9 @@ def _build(entry: Path, samples, faces: FaceOptions, size: int, color: str, work
         channels = 1 if color == "gray" else 3
         arr = _new_array(tmp / "images.npy", (len(samples), size, size, channels), name)
         kept, skipped, no_face, black = [], [], [], []
-        for s, (face, found, reason, is_black) in zip(samples, crop_all(samples, faces, size, color, workers)):
+        for s, (face, found, reason, is_black) in zip(
+            samples, crop_all(samples, faces, size, color, workers), strict=False
+        ):
             if is_black:
                 black.append(s.path)
             if found is False and faces.detector != "none":
@@ -172,23 +184,34 @@ def _build(entry: Path, samples, faces: FaceOptions, size: int, color: str, work
             arr[len(kept)] = face
             kept.append(s)
         if not kept:
-            raise BadImageError(f"{name}: none of the {len(samples)} images could be prepared; first problem: "
-                                f"{skipped[0]['reason'] if skipped else 'unknown'}")
+            raise BadImageError(
+                f"{name}: none of the {len(samples)} images could be prepared; first problem: "
+                f"{skipped[0]['reason'] if skipped else 'unknown'}"
+            )
         arr.flush()
         if len(kept) < len(samples):  # drop the unused tail rows
             small = _new_array(tmp / "images.part.npy", (len(kept), size, size, channels), name)
-            small[:] = arr[:len(kept)]
+            small[:] = arr[: len(kept)]
             small.flush()
             del small
             os.replace(tmp / "images.part.npy", tmp / "images.npy")
         del arr
         report = {
-            "name": name, "images": len(samples), "prepared": len(kept), "skipped": skipped,
-            "no_face": len(no_face), "no_face_files": no_face, "black": black,
+            "name": name,
+            "images": len(samples),
+            "prepared": len(kept),
+            "skipped": skipped,
+            "no_face": len(no_face),
+            "no_face_files": no_face,
+            "black": black,
             "reader_skipped": list(getattr(samples, "skipped", [])),
-            "seconds": round(time.perf_counter() - start, 3), "workers": workers,
-            "faces": faces.key(), "size": size, "color": color,
-            "built_at": time.time(), "built_by": f"{socket.gethostname()}:{os.getpid()}",
+            "seconds": round(time.perf_counter() - start, 3),
+            "workers": workers,
+            "faces": faces.key(),
+            "size": size,
+            "color": color,
+            "built_at": time.time(),
+            "built_by": f"{socket.gethostname()}:{os.getpid()}",
         }
         manifest = {"version": CACHE_VERSION, "samples": [s.to_dict() for s in kept], "report": report}
         try:

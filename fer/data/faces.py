@@ -13,8 +13,6 @@ Detector objects are built once per process (`get_detector` keeps them), never o
 
 from __future__ import annotations
 
-from fer.errors import UserError
-
 import json
 import os
 from collections import Counter
@@ -25,6 +23,7 @@ import cv2
 import numpy as np
 
 from fer.data.images import BadImageError
+from fer.errors import UserError
 
 DETECTORS = ("haar", "opencv_dnn", "yunet", "none")
 NO_FACE_POLICIES = ("center", "skip")
@@ -71,10 +70,12 @@ class FaceOptions:
         if self.crop is not None:
             x0, y0, x1, y1 = self.crop
             if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
-                raise ValueError(f"faces.crop={list(self.crop)}: expected fractions 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1")
+                raise ValueError(
+                    f"faces.crop={list(self.crop)}: expected fractions 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1"
+                )
 
     @classmethod
-    def from_config(cls, cfg) -> "FaceOptions":
+    def from_config(cls, cfg) -> FaceOptions:
         d = dict(cfg or {})
         if d.get("crop") is not None:
             d["crop"] = tuple(float(v) for v in d["crop"])
@@ -95,7 +96,7 @@ class FaceOptions:
 # ---------------------------------------------------------------------------------------------- detectors
 
 BUILT: Counter = Counter()  # detectors built in this process, by detector name (tests check "once per process")
-_CACHE: dict[str, "Detector"] = {}
+_CACHE: dict[str, Detector] = {}
 
 
 def _need_file(path: str | None, what: str, help_text: str) -> str:
@@ -126,7 +127,9 @@ class Detector:
         scale = 1.0
         if self.opts.max_side and max(h, w) > self.opts.max_side:
             scale = self.opts.max_side / max(h, w)
-            image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+            image = cv2.resize(
+                image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+            )
         min_side = self.opts.min_face * min(image.shape[:2])
         boxes = [b for b in self.detect(image) if min(b[2], b[3]) >= min_side]
         boxes = [tuple(int(round(v / scale)) for v in b) for b in boxes]
@@ -142,14 +145,17 @@ class HaarDetector(Detector):
         path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
         self.clf = cv2.CascadeClassifier(path)
         if self.clf.empty():
-            raise FaceModelError(f"OpenCV's Haar cascade {path} did not load; install opencv-python-headless<5 "
-                                 "(5.x wheels ship no cascades)")
+            raise FaceModelError(
+                f"OpenCV's Haar cascade {path} did not load; install opencv-python-headless<5 "
+                "(5.x wheels ship no cascades)"
+            )
 
     def detect(self, image):
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         side = max(1, int(min(gray.shape[:2]) * self.opts.min_face))
-        boxes = self.clf.detectMultiScale(gray, scaleFactor=self.opts.scale_factor,
-                                          minNeighbors=self.opts.min_neighbors, minSize=(side, side))
+        boxes = self.clf.detectMultiScale(
+            gray, scaleFactor=self.opts.scale_factor, minNeighbors=self.opts.min_neighbors, minSize=(side, side)
+        )
         return [tuple(b) for b in np.asarray(boxes).reshape(-1, 4)]
 
 
@@ -227,6 +233,7 @@ def detect_faces(image: np.ndarray, opts: FaceOptions) -> list[tuple[int, int, i
 
 # ---------------------------------------------------------------------------------------------- crops
 
+
 def center_box(h: int, w: int) -> tuple[int, int, int, int]:
     side = min(h, w)
     return ((w - side) // 2, (h - side) // 2, side, side)
@@ -249,7 +256,7 @@ def crop_box(image: np.ndarray, box) -> np.ndarray:
     if pad:
         image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         x, y = x + pad, y + pad
-    return image[y:y + bh, x:x + bw]
+    return image[y : y + bh, x : x + bw]
 
 
 def locate_face(image: np.ndarray, opts: FaceOptions) -> tuple[tuple[int, int, int, int] | None, bool]:

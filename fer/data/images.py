@@ -56,9 +56,13 @@ def decode(path: str | Path) -> np.ndarray:
             img = ImageOps.exif_transpose(img)
             arr = _to_uint8_array(img)
     except UnidentifiedImageError:
-        raise BadImageError(f"{path}: not an image file (unrecognised format); delete it or move it out of the dataset") from None
+        raise BadImageError(
+            f"{path}: not an image file (unrecognised format); delete it or move it out of the dataset"
+        ) from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise BadImageError(f"{path}: cannot be decoded ({e}); the file is probably truncated or corrupt, re-download it") from None
+        raise BadImageError(
+            f"{path}: cannot be decoded ({e}); the file is probably truncated or corrupt, re-download it"
+        ) from None
     if arr.size == 0:
         raise BadImageError(f"{path}: image has no pixels; re-download it or delete it")
     return arr

@@ -55,8 +55,10 @@ def kfold_subjects(subjects, n_folds: int, seed: int) -> list[set[str]]:
     offset = 0
     for dataset, subj in sorted(_by_dataset(subjects).items()):
         if len(subj) < n_folds:
-            raise ValueError(f"k-fold with {n_folds} folds needs at least {n_folds} subjects per dataset; "
-                             f"{subj[0].split(':')[0]} has {len(subj)}")
+            raise ValueError(
+                f"k-fold with {n_folds} folds needs at least {n_folds} subjects per dataset; "
+                f"{subj[0].split(':')[0]} has {len(subj)}"
+            )
         for i, s in enumerate(_rng(seed, dataset).permutation(subj).tolist()):
             folds[(i + offset) % n_folds].add(s)
         offset += len(subj)
@@ -78,21 +80,28 @@ def check_no_leakage(train: list[Sample], **held_out: list[Sample]) -> None:
             if s.source and s.source in subject_of_path and subject_of_path[s.source] != s.subject:
                 raise LeakageError(
                     f"{name} image {s.path} ({s.origin}) carries subject {s.subject} but its source {s.source} "
-                    f"belongs to {subject_of_path[s.source]}; derived images must carry their source's subject")
+                    f"belongs to {subject_of_path[s.source]}; derived images must carry their source's subject"
+                )
     # What each side touches: its subjects, its image paths and the paths its derived images come from.
     subjects = {name: subjects_of(samples) for name, samples in sides.items()}
-    images = {name: {s.path for s in samples} | {s.source for s in samples if s.source} for name, samples in sides.items()}
+    images = {
+        name: {s.path for s in samples} | {s.source for s in samples if s.source} for name, samples in sides.items()
+    }
     names = list(sides)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             shared = subjects[a] & subjects[b]
             if shared:
-                raise LeakageError(f"{len(shared)} subject(s) appear on both the {a} and the {b} side: "
-                                   f"{sorted(shared)[:10]}; splits must be subject-independent")
+                raise LeakageError(
+                    f"{len(shared)} subject(s) appear on both the {a} and the {b} side: "
+                    f"{sorted(shared)[:10]}; splits must be subject-independent"
+                )
             shared = images[a] & images[b]
             if shared:
-                raise LeakageError(f"{len(shared)} image(s) are shared by, or derived across, the {a} and the {b} "
-                                   f"side, e.g. {sorted(shared)[0]}; derived images must follow their source subject")
+                raise LeakageError(
+                    f"{len(shared)} image(s) are shared by, or derived across, the {a} and the {b} "
+                    f"side, e.g. {sorted(shared)[0]}; derived images must follow their source subject"
+                )
 
 
 def read_gan_seen_subjects(root: str | Path) -> set[str] | None:
@@ -109,10 +118,14 @@ def read_gan_seen_subjects(root: str | Path) -> set[str] | None:
         prefix = manifest.get("dataset", "kdef")
         seen = set()
         for entry in manifest["classes"].values():
-            seen.update(s if ":" in s else f"{entry.get('dataset', prefix)}:{s}" for s in entry.get("seen_subjects", []))
+            seen.update(
+                s if ":" in s else f"{entry.get('dataset', prefix)}:{s}" for s in entry.get("seen_subjects", [])
+            )
     except (ValueError, KeyError, AttributeError, TypeError) as e:
-        raise ValueError(f"{path}: unreadable GAN manifest ({e}); expected "
-                         '{"classes": {class: {"seen_subjects": [...]}}}; regenerate it with generate.py') from e
+        raise ValueError(
+            f"{path}: unreadable GAN manifest ({e}); expected "
+            '{"classes": {class: {"seen_subjects": [...]}}}; regenerate it with generate.py'
+        ) from e
     return seen
 
 
