@@ -274,7 +274,8 @@ def _check_stamp(out: Path, stamp: dict) -> bool:
     what = "; ".join(diff) or "a different version"
     raise AugmentSettingsError(
         f"{out} holds offline augmentation made with other settings ({what}; "
-        f"its {STAMP}: key {old.get('key')}, this run: {stamp['key']}); choose another out_dir, or delete {out} to replace it"
+        f"its {STAMP}: key {old.get('key')}, this run: {stamp['key']}); "
+        f"choose another out_dir, or delete {out} to replace it"
     )
 
 
