@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 out.update(check_images(samples))
             print(json.dumps(out))
             return 0
-        from fer.data.cache import prepare  # noqa: PLC0415 (keeps `summary` light)
+        from fer.data.cache import prepare  # keeps `summary` light
 
         faces = FaceOptions(
             detector=args.detector,

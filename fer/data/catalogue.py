@@ -127,7 +127,7 @@ class Source:
     def read(self, decode_dir: str | Path | None = None) -> list[Sample]:
         """The samples of this source as its reader returns them (synthetic sources are rendered first)."""
         if self.synthetic:
-            from fer.data.synthetic import render
+            from fer.synthetic import render
 
             render(self.synthetic, self.root, **self.synthetic_options)
         problem = self.problem()
