@@ -57,13 +57,12 @@ def train(cfg: DictConfig) -> dict:
         log.info("resuming from %s", resume_from)
     if trainer.is_global_zero:
         start_part(out, resume_from, new_run=not cfg.get("resume"))
-    # Our own checkpoints. Their hyperparameters are plain values (weights_only=True loads them, tested), but
-    # checkpoints from before that change held the `_partial_` optimizer, which the weights-only loader refuses.
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=False)
+    # Checkpoints hold plain values only: they load with torch's safe weights-only unpickler.
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
     if cfg.get("test") and datamodule.test_names:
         # The checkpoint chosen on validation accuracy; never a choice made on a test set.
-        trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=False)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)
     record = run_results(cfg, trainer, model, datamodule, best, seconds=time.time() - start)
     parts = finish_part(out, time.time() - start)  # every part of a resumed run: "resumed", "seconds_total"
     record.resumed, record.seconds_total = parts["resumed"], parts["seconds_total"]

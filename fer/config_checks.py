@@ -191,6 +191,23 @@ def _faces_in_use(cfg: DictConfig, faces) -> list[dict]:
                 continue
             walk(child, depth + 1)
 
+    # Sources named from the catalogue (`data.train`, `protocol.tests`, `protocol.pool`: lists of names; the
+    # generation tasks' `dataset.name`) are looked up in `sources`.
+    catalogue = cfg.get("sources") or {}
+    for key in ("data.train", "protocol.tests", "protocol.pool", "dataset.name"):
+        try:
+            names = OmegaConf.select(cfg, key, default=None)
+        except Exception:  # not resolvable here: nothing to look up
+            continue
+        if isinstance(names, str):
+            names = [names]
+        elif OmegaConf.is_dict(names):
+            names = [k for k, v in names.items() if v is not None]
+        for name in names or []:
+            if isinstance(name, str) and name in catalogue:
+                walk(catalogue[name], 0)
+    if found:  # the run names its sources: the catalogue's other entries (also reachable from data) are not used
+        return list(found.values())
     for top in cfg:
         if top in ("sources", "hydra", "paths", "faces"):
             continue
