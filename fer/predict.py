@@ -47,8 +47,8 @@ def face_boxes(image: np.ndarray, opts: FaceOptions) -> list[tuple[tuple[int, in
 
 @torch.no_grad()
 def predict(checkpoint: str, paths: list[str], run_config: str | None = None, detector: str | None = None):
-    model, inputs = load_classifier(checkpoint, run_config)
-    run_cfg = OmegaConf.load(find_run_config(Path(checkpoint).expanduser(), run_config))
+    model, inputs = load_classifier(checkpoint, run_config, options=("--checkpoint", "--run-config"))
+    run_cfg = OmegaConf.load(find_run_config(Path(checkpoint).expanduser(), run_config, "--run-config"))
     faces = OmegaConf.to_container(run_cfg.faces, resolve=True)
     opts = FaceOptions.from_config({**faces, **({"detector": detector} if detector else {})})
     size, color, names = inputs["image_size"], inputs["color"], inputs["class_names"]
@@ -81,12 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detector", choices=DETECTORS, default=None)
     p.add_argument("paths", nargs="+")
     args = p.parse_args(argv)
+    predicted = failed = 0
     try:
         for row in predict(args.checkpoint, args.paths, args.run_config, args.detector):
             print(json.dumps(row), flush=True)
+            failed, predicted = failed + ("error" in row), predicted + ("error" not in row)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if not predicted:  # nothing it was asked to do succeeded
+        print(f"error: no face was predicted ({failed} input(s) failed; see their error lines)", file=sys.stderr)
+        return 1
     return 0
 
 

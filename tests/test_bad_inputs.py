@@ -173,3 +173,29 @@ def test_prepare_cli_refuses_size_0(tmp_path):
     cmd = ["-m", "fer.data", "prepare", "folder", str(tmp_path / "faces"), "--detector", "none", "--size", "0"]
     r = _run([*cmd, "--cache-dir", str(tmp_path / "c")], tmp_path)
     _assert_clean_error(r, "size=0", "positive image size")
+
+
+def test_rendering_into_an_existing_file_names_it(tmp_path):
+    target = tmp_path / "taken.txt"
+    target.write_text("x")
+    p = subprocess.run(
+        [sys.executable, "-m", "fer.data", "render-synthetic", "kdef", str(target)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+    assert f"{target} is a file" in p.stderr and "give a folder path" in p.stderr
+
+
+def test_oversized_image_is_called_too_large_not_truncated(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from fer.data.images import BadImageError, decode
+
+    path = tmp_path / "huge.png"
+    Image.new("L", (64, 64)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 64 x 64 = 4096 > 2 x 100: Pillow's bomb error
+    with pytest.raises(BadImageError) as err:
+        decode(path)
+    assert "too large to decode safely" in str(err.value) and "truncated" not in str(err.value)

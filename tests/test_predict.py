@@ -42,3 +42,28 @@ def test_predict_prints_one_line_per_face_and_reports_bad_files(trained_run, tmp
 def test_predict_names_a_missing_path(trained_run, tmp_path, capsys):
     assert main(["--checkpoint", str(trained_run), str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_predict_exits_non_zero_when_every_input_fails(trained_run, tmp_path, capsys):
+    (tmp_path / "broken.jpg").write_bytes(b"")
+    assert main(["--checkpoint", str(trained_run), str(tmp_path / "broken.jpg")]) == 1
+    assert "no face was predicted" in capsys.readouterr().err
+
+
+def test_a_truncated_or_foreign_checkpoint_is_a_clear_error_that_never_suggests_unsafe_loading(trained_run, tmp_path):
+    import subprocess
+    import sys
+
+    run = trained_run.parent.parent
+    for name, payload in [("truncated.ckpt", trained_run.read_bytes()[:5000]), ("notes.ckpt", b"not a checkpoint")]:
+        bad = run / "checkpoints" / name
+        bad.write_bytes(payload)
+        p = subprocess.run(
+            [sys.executable, "-m", "fer.predict", "--checkpoint", str(bad), str(tmp_path)],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        assert p.returncode != 0 and "Traceback" not in p.stderr, p.stderr
+        assert f"--checkpoint={bad} is not a readable train.py checkpoint" in p.stderr
+        assert "weights_only=False" not in p.stderr and "gan_eval" not in p.stderr

@@ -59,7 +59,11 @@ def decode(path: str | Path) -> np.ndarray:
         raise BadImageError(
             f"{path}: not an image file (unrecognised format); delete it or move it out of the dataset"
         ) from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:
+        raise BadImageError(
+            f"{path}: too large to decode safely ({e}); downscale it (a face crop needs far fewer pixels)"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as e:
         raise BadImageError(
             f"{path}: cannot be decoded ({e}); the file is probably truncated or corrupt, re-download it"
         ) from None

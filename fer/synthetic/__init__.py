@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fer.data.samples import DatasetLayoutError
 from fer.synthetic.ckplus import render_ckplus
 from fer.synthetic.face import EXPRESSIONS, FaceParams, sample_actions
 from fer.synthetic.image import draw_face
@@ -46,6 +47,8 @@ def render(style: str, out_dir: str | Path, *, subjects: int | None = None, seed
     not redone). `subjects` defaults to the style's default (KDEF 14, CK+ 12, JAFFE 10 posers); for JAFFE it
     takes the first posers (KA, KL, ...), inventing two-letter names past 10. Returns
     {"style", "root", "images", "subjects", ...}."""
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise DatasetLayoutError(f"{out_dir} is a file: synthetic faces are rendered into a folder; give a folder path")
     if style == "kdef":
         if subjects is not None:
             opts["subjects"] = subjects

@@ -165,8 +165,10 @@ def decode_csv(csv_path: Path, decode_dir: str | Path | None = None) -> Path:
                             raise ValueError(f"unknown emotion code {code}, expected 0..6")
                         cls = FER2013_CODES[code]
                         pixels = np.array(row[fields["pixels"]].split(), dtype=np.float64)
-                        if pixels.size != 48 * 48 or pixels.min() < 0 or pixels.max() > 255:
-                            raise ValueError(f"{pixels.size} pixel values, expected 2304 in 0..255")
+                        if pixels.size != 48 * 48:
+                            raise ValueError(f"{pixels.size} pixel values, expected 2304 (48 x 48)")
+                        if pixels.min() < 0 or pixels.max() > 255:
+                            raise ValueError(f"pixel values {pixels.min():g}..{pixels.max():g}, expected 0..255")
                     except (KeyError, ValueError, TypeError) as e:
                         skipped.append({"file": f"{csv_path}:{line}", "reason": f"bad row ({e})"})
                         continue
