@@ -61,9 +61,15 @@ def compose_cfg(overrides: list[str], config_name: str = "train.yaml") -> DictCo
 @pytest.fixture
 def cfg_demo(tmp_path, synthetic_dir) -> DictConfig:
     """The demo experiment, shrunk: tiny images, few batches, CPU, no logger, outputs under tmp_path."""
+    return shrunk_demo_cfg(tmp_path, synthetic_dir)
+
+
+def shrunk_demo_cfg(tmp_path: Path, synthetic_dir: Path, *extra: str) -> DictConfig:
+    """What `cfg_demo` gives, with `extra` overrides (e.g. `recipe=modern`) composed in."""
     cfg = compose_cfg(
         [
             "experiment=demo",
+            *extra,
             "logger=none",
             *synthetic_overrides(synthetic_dir),
             f"paths.cache_dir={tmp_path / 'cache'}",

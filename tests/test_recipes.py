@@ -175,29 +175,10 @@ def test_ema_weights_are_validated_checkpointed_and_tested(tmp_path):
 
 # ------------------------------------------------------------------------------------------ end to end
 def test_modern_recipe_trains_and_tests_end_to_end(tmp_path, synthetic_dir):
-    from omegaconf import open_dict
-
-    from tests.conftest import synthetic_overrides
+    from tests.conftest import shrunk_demo_cfg
     from train import train
 
-    cfg = compose_cfg(
-        [
-            "experiment=demo",
-            "recipe=modern",
-            "logger=none",
-            *synthetic_overrides(synthetic_dir),
-            f"paths.cache_dir={tmp_path / 'cache'}",
-            f"paths.root_dir={tmp_path}",
-            "backbone.input_size=32",
-            "trainer.max_epochs=2",
-            "+trainer.limit_train_batches=2",
-            "+trainer.limit_val_batches=1",
-            "+trainer.limit_test_batches=1",
-            "+trainer.enable_progress_bar=false",
-        ]
-    )
-    with open_dict(cfg):
-        cfg.paths.output_dir = cfg.hydra.runtime.output_dir = str(tmp_path / "run")
+    cfg = shrunk_demo_cfg(tmp_path, synthetic_dir, "recipe=modern")
     assert cfg.callbacks.ema is not None and cfg.augment.pipeline is not None and cfg.model.tta_flip
     results = train(cfg)
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
