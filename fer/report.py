@@ -1,14 +1,22 @@
-"""The paper's tables from a sweep folder: `python -m fer.report <sweep dir>`.
+"""The paper's tables from a sweep folder, with how sure each figure is: `python -m fer.report <sweep dir>`.
 
-Reads every finished run (`results.json`, searched recursively), groups the runs by protocol, variant and
-backbone, and prints and writes into the sweep folder:
-- `report.md` / `report.csv`: per test set (CK+, JAFFE; or the k-fold test folds) the accuracy's mean,
-  standard deviation (sample, ddof=1), variance and number of runs, with the seeds, split seeds and folds used;
+Reads every finished run (`results.json`, searched recursively) and its per-image predictions
+(`predictions/<set>.csv`), groups the runs by protocol, variant, backbone and setting, and prints and writes
+into the sweep folder:
+- `report.md` / `report.csv`: per test set (CK+, JAFFE; or the k-fold test folds) the accuracy's mean, a 95%
+  t-interval of the mean, standard deviation and variance (sample, ddof=1) and number of runs, with the seeds,
+  split seeds and folds used; the paper's published figures as reference rows for runs on real data;
+- calibration (expected calibration error, raw and after temperature scaling fitted on validation);
+- `report_runs.csv` (and a Markdown section): per run and test set, accuracy and macro-F1 with bootstrap
+  intervals over the test images (resampling subjects);
+- `report_groups.csv` (and a Markdown section): per group of people (sex, gender, race, age, dataset)
+  accuracy, macro-F1, recall per class, worst group and largest gap (fer/reporting/groups.py);
 - `report_per_class.csv` (and a Markdown section): recall per class, mean over the runs;
-- `report.png`: bar chart of the means with standard-deviation error bars.
+- `report.png`: bar chart of the means with their 95% intervals and the paper's figures as markers;
+- with `--compare KEY=A,B`: `compare.md` / `compare.csv`, paired comparisons in plain words (fer/reporting/compare.py).
 Jobs that the sweep planned (its `multirun.yaml`) but that have no `results.json` are named as missing,
-with whether they failed (`failed.json`) or can resume. Reading the sweep folder is fer/runs.py's; this
-module only aggregates and renders.
+with whether they failed (`failed.json`) or can resume. Reading the sweep folder is fer/runs.py's, the
+statistics are fer/stats.py's; this module aggregates and renders the main table.
 """
 
 from __future__ import annotations
@@ -17,16 +25,19 @@ import argparse
 import csv
 import io
 import logging
-import math
-import os
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+from fer import stats as fstats
 from fer.classes import CLASSES
 from fer.errors import USER_ERROR_EXIT, UserError, cli_main, user_error_message
-from fer.runs import RunRecord, SweepStatus, setting_overrides, sweep_status
+from fer.reporting import compare as cmp
+from fer.reporting import groups as grp
+from fer.reporting import per_run
+from fer.reporting.chart import bar_chart
+from fer.reporting.paper import reference_rows
+from fer.runs import LoadedRun, RunRecord, SweepStatus, setting_overrides, sweep_status
 from fer.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -36,16 +47,6 @@ DISPLAY = {"ckplus": "CK+", "jaffe": "JAFFE", "kfold": "k-fold"}
 
 class SweepNotFoundError(UserError, FileNotFoundError):
     """The folder given to the report is not there."""
-
-
-# arXiv 2402.09982, InceptionResNetV2 trained on KDEF + PFA + Q: a reference for real-data runs only.
-PAPER = {
-    "label": "paper (arXiv 2402.09982)",
-    "variant": "kdef_pfa_q",
-    "backbone": "inception_resnet_v2",
-    "cross_db": {"ckplus": 86.15, "jaffe": 72.56},
-    "kfold": {"kfold": 97.99},
-}
 
 
 def display(test_name: str) -> str:
@@ -59,40 +60,54 @@ def column_of(test_name: str) -> str:
 
 # ------------------------------------------------------------------------------------------- aggregating
 def stats(values: list[float]) -> dict:
-    """Mean, sample standard deviation and variance (ddof=1; None for a single run), number of runs."""
-    n = len(values)
-    mean = sum(values) / n
-    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else None
-    return {"mean": mean, "std": math.sqrt(var) if var is not None else None, "var": var, "n": n}
+    """Mean, sample standard deviation and variance (ddof=1; None for a single run), number of runs, and the
+    95% t-interval of the mean (`low`, `high`; None for a single run)."""
+    return fstats.summarize(values)
 
 
 def _f(v, digits: int = 2) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
-def aggregate(runs: list[RunRecord]) -> list[dict]:
-    """One row per (protocol, variant, backbone, setting) and test column: accuracy stats in percent."""
+def settings_of(runs: list[RunRecord]) -> list[str]:
+    """Each run's setting: its setting overrides that not all runs of the sweep share (shared ones would repeat)."""
     items = [setting_overrides(r.overrides) for r in runs]
     common = frozenset.intersection(*items) if items else frozenset()
-    groups: dict[tuple, list[RunRecord]] = defaultdict(list)
-    for r, it in zip(runs, items, strict=False):
-        # Only what differs between the runs of this sweep names a setting (shared overrides would repeat).
-        groups[(r.protocol, r.variant, r.backbone, ",".join(sorted(it - common)))].append(r)
+    return [",".join(sorted(it - common)) for it in items]
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def aggregate(runs: list[RunRecord], figures: list[dict] | None = None) -> list[dict]:
+    """One row per (protocol, variant, backbone, setting) and test column: accuracy stats in percent.
+    `figures` (aligned with `runs`): each run's per-test `per_run.RunFigures`, for intervals and calibration."""
+    figures = figures or [{} for _ in runs]
+    groups: dict[tuple, list[tuple[RunRecord, dict]]] = defaultdict(list)
+    for r, setting, figs in zip(runs, settings_of(runs), figures, strict=True):
+        groups[(r.protocol, r.variant, r.backbone, setting)].append((r, figs))
     rows = []
     for (protocol, variant, backbone, setting), members in sorted(
         groups.items(), key=lambda kv: tuple(map(str, kv[0]))
     ):
-        by_col: dict[str, list[tuple[RunRecord, dict]]] = defaultdict(list)
-        for r in members:
+        by_col: dict[str, list[tuple[RunRecord, dict, per_run.RunFigures | None]]] = defaultdict(list)
+        for r, figs in members:
             for name, res in (r.tests or {}).items():
-                by_col[column_of(name)].append((r, res))
-        for col, pairs in sorted(by_col.items()):
-            s = stats([100 * res["acc"] for _, res in pairs])
+                by_col[column_of(name)].append((r, res, figs.get(name)))
+        for col, triples in sorted(by_col.items()):
+            s = stats([100 * res["acc"] for _, res, _ in triples])
             recall = {
-                c: stats([100 * res["recall"][c] for _, res in pairs if c in (res.get("recall") or {})])
+                c: stats([100 * res["recall"][c] for _, res, _ in triples if c in (res.get("recall") or {})])
                 for c in CLASSES
-                if any(c in (res.get("recall") or {}) for _, res in pairs)
+                if any(c in (res.get("recall") or {}) for _, res, _ in triples)
             }
+            figs = [f for _, _, f in triples if f is not None]
+            low, high, ci_kind = s["low"], s["high"], "t over runs" if s["n"] > 1 else ""
+            if s["n"] == 1 and figs and figs[0].acc.low is not None:
+                # One run: the only interval there is, the bootstrap over its test images.
+                low, high, ci_kind = figs[0].acc.low, figs[0].acc.high, f"bootstrap over {figs[0].unit}s"
             rows.append(
                 {
                     "protocol": protocol,
@@ -102,42 +117,41 @@ def aggregate(runs: list[RunRecord]) -> list[dict]:
                     "test_set": col,
                     "test_name": display(col),
                     **s,
-                    "images": sorted({res.get("n") for _, res in pairs}),
-                    "seeds": sorted({r.seed for r, _ in pairs}, key=str),
-                    "split_seeds": sorted({r.split_seed for r, _ in pairs}, key=str),
-                    "folds": sorted({r.fold for r, _ in pairs if r.fold is not None}),
-                    "gan_saw_test_subjects": any(r.gan_saw_test_subjects for r, _ in pairs),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "ci_kind": ci_kind,
+                    "f1_mean": _mean([100 * res["f1"] for _, res, _ in triples if res.get("f1") is not None]),
+                    "ece": _mean([f.ece for f in figs]),
+                    "ece_ts": _mean([f.ece_ts for f in figs]),
+                    "temperature": _mean([f.temperature for f in figs]),
+                    "calibrated_runs": sum(f.ece is not None for f in figs),
+                    "images": sorted({res.get("n") for _, res, _ in triples}, key=str),
+                    "seeds": sorted({r.seed for r, _, _ in triples}, key=str),
+                    "split_seeds": sorted({r.split_seed for r, _, _ in triples}, key=str),
+                    "folds": sorted({r.fold for r, _, _ in triples if r.fold is not None}),
+                    "gan_saw_test_subjects": any(r.gan_saw_test_subjects for r, _, _ in triples),
                     "recall": recall,
-                    "skipped": sorted({n for r in members for n in r.skipped_tests or []}),
+                    "skipped": sorted({n for r, _ in members for n in r.skipped_tests or []}),
+                    "predictions": [f.predictions for f in figs if f.predictions is not None],
                 }
             )
     return rows
 
 
-def reference_rows(runs: list[RunRecord]) -> list[dict]:
-    """The paper's numbers, for runs on real data only (never beside synthetic-data numbers)."""
-    if not runs or any(r.synthetic_data is not False for r in runs):
-        return []
-    out = []
-    for protocol in sorted({r.protocol for r in runs}):
-        for col, acc in PAPER.get(protocol, {}).items():
-            out.append(
-                {
-                    "protocol": protocol,
-                    "variant": PAPER["variant"],
-                    "backbone": PAPER["backbone"],
-                    "label": PAPER["label"],
-                    "test_set": col,
-                    "test_name": display(col),
-                    "mean": acc,
-                }
-            )
-    return out
-
-
 # -------------------------------------------------------------------------------------------- rendering
 def _fmt_list(values) -> str:
     return " ".join(str(v) for v in values) if values else "-"
+
+
+def _order(col: str) -> tuple:
+    return (col not in DISPLAY, col)
+
+
+def _ci(r: dict) -> str:
+    if r["ci_low"] is None:
+        return "-"
+    mark = " ‡" if r["ci_kind"].startswith("bootstrap") else ""
+    return f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]{mark}"
 
 
 def markdown(status: SweepStatus, rows: list[dict], refs: list[dict]) -> str:
@@ -146,13 +160,15 @@ def markdown(status: SweepStatus, rows: list[dict], refs: list[dict]) -> str:
     w(f"# Results of {status.sweep_dir}\n\n")
     planned = f" of {status.planned} planned" if status.planned is not None else ""
     w(
-        f"{len(status.runs)} finished run(s){planned}. Accuracy in %: mean, standard deviation (ddof=1) and "
-        f"variance over the runs (seeds, and folds for k-fold; n/a for a single run); n = number of runs.\n\n"
+        f"{len(status.runs)} finished run(s){planned}. Accuracy in %: mean, 95% interval of the mean (Student t over "
+        f"the runs), standard deviation (ddof=1) and variance (ddof=1, sample variance) over the runs (seeds, and "
+        f"folds for k-fold; n/a for a single run); n = number of runs. ‡: a single run, whose interval is the "
+        f"bootstrap over its test images.\n\n"
     )
     show_setting = any(r["setting"] for r in rows)
     for protocol in sorted({r["protocol"] for r in rows}, key=str):
         prow = [r for r in rows if r["protocol"] == protocol]
-        cols = sorted({r["test_set"] for r in prow}, key=lambda c: (c not in DISPLAY, c))
+        cols = sorted({r["test_set"] for r in prow}, key=_order)
         title = (
             "Cross-database (train on the KDEF variant, test on each set)"
             if protocol == "cross_db"
@@ -164,7 +180,7 @@ def markdown(status: SweepStatus, rows: list[dict], refs: list[dict]) -> str:
         head = ["variant", "backbone"] + (["setting"] if show_setting else [])
         for c in cols:
             name = display(c)
-            head += [f"{name} mean", f"{name} std", f"{name} var", f"{name} n"]
+            head += [f"{name} mean", f"{name} 95% CI", f"{name} std", f"{name} var", f"{name} n"]
         head += ["seeds", "split seeds"] + (["folds"] if protocol == "kfold" else [])
         w("| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n")
         keys = sorted({(r["variant"], r["backbone"], r["setting"]) for r in prow}, key=lambda k: tuple(map(str, k)))
@@ -176,12 +192,13 @@ def markdown(status: SweepStatus, rows: list[dict], refs: list[dict]) -> str:
                 line += (
                     [
                         f"{r['mean']:.2f}" + (" †" if r["gan_saw_test_subjects"] else ""),
+                        _ci(r),
                         _f(r["std"]),
                         _f(r["var"]),
                         str(r["n"]),
                     ]
                     if r
-                    else ["-", "-", "-", "0"]
+                    else ["-", "-", "-", "-", "0"]
                 )
             any_r = next(iter(cells.values()))
             line += [
@@ -192,13 +209,13 @@ def markdown(status: SweepStatus, rows: list[dict], refs: list[dict]) -> str:
                 line.append(_fmt_list(sorted({f for r in cells.values() for f in r["folds"]})))
             w("| " + " | ".join(line) + " |\n")
         prefs = [r for r in refs if r["protocol"] == protocol]
-        if prefs:
-            line = [f"{PAPER['variant']} ({PAPER['label']})", PAPER["backbone"]] + (
-                ["reference"] if show_setting else []
-            )
+        for variant, backbone in sorted({(r["variant"], r["backbone"]) for r in prefs}):
+            line = [f"{variant} ({prefs[0]['label']})", backbone] + (["reference"] if show_setting else [])
             for c in cols:
-                ref = next((r for r in prefs if r["test_set"] == c), None)
-                line += [f"{ref['mean']:.2f}" if ref else "-", "-", "-", "-"]
+                ref = next(
+                    (r for r in prefs if (r["variant"], r["backbone"], r["test_set"]) == (variant, backbone, c)), None
+                )
+                line += [f"{ref['mean']:.2f}", "-", "-", _f(ref["var"]), "-"] if ref else ["-"] * 5
             line += ["-", "-"] + (["-"] if protocol == "kfold" else [])
             w("| " + " | ".join(line) + " |\n")
         w("\n")
@@ -213,6 +230,7 @@ def markdown(status: SweepStatus, rows: list[dict], refs: list[dict]) -> str:
                 "Test sets skipped in some runs (not configured or empty): "
                 f"{', '.join(display(s) for s in skipped)}.\n\n"
             )
+    w(calibration_markdown(rows, show_setting))
     w("## Recall per class (%, mean over the runs)\n\n")
     head = (
         ["protocol", "variant", "backbone"] + (["setting"] if show_setting else []) + ["test set", "n"] + list(CLASSES)
@@ -227,6 +245,39 @@ def markdown(status: SweepStatus, rows: list[dict], refs: list[dict]) -> str:
         ]
         w("| " + " | ".join(line) + " |\n")
     w("\n")
+    return out.getvalue()
+
+
+def calibration_markdown(rows: list[dict], show_setting: bool) -> str:
+    """Mean expected calibration error per setting and test set, before and after temperature scaling."""
+    if not any(r["calibrated_runs"] for r in rows):
+        return (
+            "## Calibration\n\nNo run wrote predictions files or calibration figures: no expected calibration "
+            "error to show.\n\n"
+        )
+    lines = [
+        "## Calibration\n",
+        "Expected calibration error in % (mean over the runs; 15 equal-width confidence bins, L1): how far the "
+        "model's confidence is from its accuracy. ECE (T): after temperature scaling, T fitted on the validation "
+        "predictions only (mean T shown).\n",
+        "| variant | backbone | " + ("setting | " if show_setting else "") + "test set | runs | ECE | ECE (T) | T |",
+        "|---|---|" + ("---|" if show_setting else "") + "---|---|---|---|---|",
+    ]
+    for r in rows:
+        if not r["calibrated_runs"]:
+            continue
+        setting = f"{r['setting'] or '-'} | " if show_setting else ""
+        lines.append(
+            f"| {r['variant']} | {r['backbone']} | {setting}{r['test_name']} | {r['calibrated_runs']} "
+            f"| {_f(r['ece'])} | {_f(r['ece_ts'])} | {_f(r['temperature'])} |"
+        )
+    return "\n".join(lines) + "\n\n"
+
+
+def status_markdown(status: SweepStatus, problems: list[str]) -> str:
+    """Missing and failed jobs, unreadable results and predictions files."""
+    out = io.StringIO()
+    w = out.write
     if status.planned is None and (status.sweep_dir / "multirun.yaml").is_file():
         w("The sweeper chose its jobs on the fly (e.g. Optuna): missing runs cannot be listed.\n\n")
     if status.missing:
@@ -237,6 +288,8 @@ def markdown(status: SweepStatus, rows: list[dict], refs: list[dict]) -> str:
         w("\nRerun the same sweep command (same `hydra.sweep.dir`) to resume them; finished runs are skipped.\n\n")
     for u in status.unreadable:
         w(f"- unreadable: {u}\n")
+    for p in problems:
+        w(f"- unreadable predictions: {p}\n")
     return out.getvalue()
 
 
@@ -252,6 +305,13 @@ def csv_text(rows: list[dict], refs: list[dict]) -> str:
         "std",
         "var",
         "n",
+        "ci_low",
+        "ci_high",
+        "ci_kind",
+        "f1_mean",
+        "ece",
+        "ece_ts",
+        "temperature",
         "seeds",
         "split_seeds",
         "folds",
@@ -259,6 +319,7 @@ def csv_text(rows: list[dict], refs: list[dict]) -> str:
         "gan_saw_test_subjects",
         "reference",
     ]
+    numbers = ("mean", "std", "var", "ci_low", "ci_high", "f1_mean", "ece", "ece_ts", "temperature")
     wr = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     wr.writeheader()
     for r in rows:
@@ -266,7 +327,7 @@ def csv_text(rows: list[dict], refs: list[dict]) -> str:
             {
                 **r,
                 "test_set": r["test_name"],
-                **{k: "" if r[k] is None else f"{r[k]:.4f}" for k in ("mean", "std", "var")},
+                **{k: "" if r[k] is None else f"{r[k]:.4f}" for k in numbers},
                 **{k: " ".join(map(str, r[k])) for k in ("seeds", "split_seeds", "folds", "images")},
                 "reference": "",
             }
@@ -277,8 +338,9 @@ def csv_text(rows: list[dict], refs: list[dict]) -> str:
                 "protocol": r["protocol"],
                 "variant": r["variant"],
                 "backbone": r["backbone"],
-                "test_set": r["test_name"],
+                "test_set": display(r["test_set"]),
                 "mean": f"{r['mean']:.4f}",
+                "var": "" if r["var"] is None else f"{r['var']:.4f}",
                 "reference": r["label"],
             }
         )
@@ -307,88 +369,132 @@ def per_class_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
-def bar_chart(rows: list[dict], path: Path) -> None:
-    """Grouped bars (one group per variant/backbone, one bar per test set) with std error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    protocols = sorted({r["protocol"] for r in rows}, key=str)
-    fig, axes = plt.subplots(len(protocols), 1, figsize=(max(6, 1.2 * len(rows)), 4 * len(protocols)), squeeze=False)
-    for ax, protocol in zip(axes[:, 0], protocols, strict=False):
-        prow = [r for r in rows if r["protocol"] == protocol]
-        groups = sorted({(r["variant"], r["backbone"], r["setting"]) for r in prow}, key=lambda k: tuple(map(str, k)))
-        cols = sorted({r["test_set"] for r in prow}, key=lambda c: (c not in DISPLAY, c))
-        width = 0.8 / len(cols)
-        for j, c in enumerate(cols):
-            xs, means, stds = [], [], []
-            for i, g in enumerate(groups):
-                r = next(
-                    (r for r in prow if (r["variant"], r["backbone"], r["setting"]) == g and r["test_set"] == c), None
-                )
-                if r:
-                    xs.append(i + (j - (len(cols) - 1) / 2) * width)
-                    means.append(r["mean"])
-                    stds.append(r["std"] or 0.0)
-            ax.bar(xs, means, width, yerr=stds, capsize=3, label=display(c))
-        ax.set_xticks(range(len(groups)))
-        ax.set_xticklabels(
-            [f"{v}\n{b}" + (f"\n{s[:40]}" + ("..." if len(s) > 40 else "") if s else "") for v, b, s in groups],
-            fontsize=8,
-        )
-        ax.set_ylabel("accuracy (%)")
-        ax.set_ylim(0, 100)
-        ax.set_title(f"{protocol}: mean ± std over runs")
-        ax.legend()
-    fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
-
-
-def report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> dict:
-    """Aggregate a sweep folder; writes report.md/.csv, report_per_class.csv and report.png; returns them."""
+# -------------------------------------------------------------------------------------------- the command
+def report(
+    sweep_dir: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    compare: str | None = None,
+    min_group: int = grp.MIN_GROUP,
+    n_boot: int = fstats.N_BOOT,
+    wandb_project: str | None = None,
+) -> dict:
+    """Aggregate a sweep folder; writes report.md/.csv, report_runs.csv, report_groups.csv, report_per_class.csv
+    and report.png (and compare.md/.csv with `compare="KEY=A,B"`); returns them. `wandb_project`: also log the
+    tables and charts to a W&B run of that project."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise SweepNotFoundError(
             f"sweep folder {sweep_dir} does not exist; pass the hydra.sweep.dir of a `python train.py -m ...` run"
         )
+    if compare:
+        cmp.parse(compare)  # a malformed spec fails before any work
     out_dir = Path(out_dir) if out_dir else sweep_dir
     status = sweep_status(sweep_dir)
-    records = [r.record for r in status.runs]
-    rows = aggregate(records)
+    runs: list[LoadedRun] = status.runs
+    records = [r.record for r in runs]
+    figures, problems = [], []
+    for run in runs:
+        figs, problem = per_run.run_figures(run, n_boot=n_boot)
+        figures.append(figs)
+        if problem:
+            problems.append(problem)
+    rows = aggregate(records, figures)
     refs = reference_rows(records)
-    md = markdown(status, rows, refs)
+    cells = {(r["protocol"], r["variant"], r["backbone"], r["setting"], r["test_set"]): r["predictions"] for r in rows}
+    group_tables = grp.group_tables(cells, min_group=min_group, n_boot=n_boot)
+    entries = list(zip(runs, settings_of(records), figures, strict=True))
+    md = (
+        markdown(status, rows, refs)
+        + (per_run.runs_markdown(entries, display, sweep_dir) if runs else "")
+        + grp.markdown(group_tables, display, min_group)
+        + status_markdown(status, problems)
+    )
     files = {
         "markdown": out_dir / "report.md",
         "csv": out_dir / "report.csv",
+        "runs": out_dir / "report_runs.csv",
+        "groups": out_dir / "report_groups.csv",
         "per_class": out_dir / "report_per_class.csv",
     }
     atomic_write_text(files["markdown"], md)
     atomic_write_text(files["csv"], csv_text(rows, refs))
+    atomic_write_text(files["runs"], per_run.runs_csv(entries, display))
+    atomic_write_text(files["groups"], grp.csv_text(group_tables, display))
     atomic_write_text(files["per_class"], per_class_csv(rows))
     if rows:
         files["chart"] = out_dir / "report.png"
-        bar_chart(rows, files["chart"])
-    return {"status": status, "rows": rows, "references": refs, "markdown": md, "files": files}
+        bar_chart(rows, refs, files["chart"], display, _order)
+    comparisons = []
+    if compare:
+        comparisons = cmp.compare(
+            runs, compare, {id(r): f for r, f in zip(runs, figures, strict=True)}, column_of, display
+        )
+        files["compare_markdown"] = out_dir / "compare.md"
+        files["compare_csv"] = out_dir / "compare.csv"
+        atomic_write_text(files["compare_markdown"], cmp.markdown(compare, comparisons))
+        atomic_write_text(files["compare_csv"], cmp.csv_text(comparisons))
+    result = {
+        "status": status,
+        "rows": rows,
+        "references": refs,
+        "groups": group_tables,
+        "comparisons": comparisons,
+        "markdown": md,
+        "files": files,
+    }
+    if wandb_project and rows:
+        from fer.reporting.wandb_log import log_report
+
+        result["wandb_dir"] = log_report(files, wandb_project, f"report-{sweep_dir.resolve().name}", out_dir)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fer.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_dir", help="a sweep folder (hydra.sweep.dir), searched recursively for results.json")
     parser.add_argument("--out", default=None, help="where to write the report files (default: the sweep folder)")
+    parser.add_argument(
+        "--compare",
+        metavar="KEY=A,B",
+        default=None,
+        help="paired comparison of two values of a setting, as the runs' overrides spell it: data=kdef,kdef_pfa_q, "
+        "backbone=vgg16,vgg19, data.offline_aug.enabled=false,true; writes compare.md and compare.csv",
+    )
+    parser.add_argument(
+        "--min-group",
+        type=int,
+        default=grp.MIN_GROUP,
+        help=f"groups of people with fewer test images are flagged in the group table (default {grp.MIN_GROUP})",
+    )
+    parser.add_argument(
+        "--bootstrap", type=int, default=fstats.N_BOOT, help=f"bootstrap resamples (default {fstats.N_BOOT})"
+    )
+    parser.add_argument("--wandb", action="store_true", help="also log the tables and charts to a W&B run")
+    parser.add_argument("--wandb-project", default="ferlab", help="the W&B project for --wandb (default ferlab)")
     args = parser.parse_args(argv)
     try:
-        result = report(args.sweep_dir, args.out)
-    except SweepNotFoundError as e:
+        result = report(
+            args.sweep_dir,
+            args.out,
+            compare=args.compare,
+            min_group=args.min_group,
+            n_boot=args.bootstrap,
+            wandb_project=args.wandb_project if args.wandb else None,
+        )
+    except UserError as e:
         print(user_error_message(e), file=sys.stderr)
         return USER_ERROR_EXIT
     print(result["markdown"])
+    if result["comparisons"]:
+        print(f"Comparison ({args.compare}):")
+        for c in result["comparisons"]:
+            print(f"- {c['context'] + ': ' if c['context'] else ''}{c['comparison'].sentence()}")
+        print()
     for name, path in result["files"].items():
         print(f"{name}: {path}")
+    if result.get("wandb_dir"):
+        print(f"wandb: {result['wandb_dir']}")
     if not result["rows"]:
         print(f"error: no finished run (results.json) under {args.sweep_dir}", file=sys.stderr)
         return 1

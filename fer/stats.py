@@ -404,15 +404,21 @@ def calibration_error(probs, labels, n_bins: int = N_BINS) -> float:
     probs = np.asarray(probs, dtype=np.float32)
     if not len(probs):
         return float("nan")
-    return float(
-        multiclass_calibration_error(
-            torch.from_numpy(probs),
-            torch.from_numpy(np.asarray(labels, dtype=np.int64)),
-            num_classes=probs.shape[1],
-            n_bins=n_bins,
-            norm="l1",
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a few thousand rows at most: waking a thread pool costs more than it saves
+    try:
+        return float(
+            multiclass_calibration_error(
+                torch.from_numpy(probs),
+                torch.from_numpy(np.asarray(labels, dtype=np.int64)),
+                num_classes=probs.shape[1],
+                n_bins=n_bins,
+                norm="l1",
+                validate_args=False,  # probabilities and labels come from a parsed predictions file
+            )
         )
-    )
+    finally:
+        torch.set_num_threads(threads)
 
 
 def apply_temperature(probs, temperature: float) -> np.ndarray:
