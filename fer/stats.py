@@ -6,7 +6,8 @@
 - `summarize`: across runs (seeds, folds): n, mean, standard deviation and variance (sample, ddof=1, as the
   paper's tables) and a 95% Student-t interval of the mean.
 - `compare_paired` / `compare_images` / `compare_unpaired`: is B better than A? Over matched runs (same seed,
-  split seed, fold): mean paired difference, t-interval, Wilcoxon signed-rank test. One matched pair: a paired
+  split seed, fold): mean paired difference, t-interval, Wilcoxon signed-rank test (the paired t-test for 5 pairs
+  or fewer, where Wilcoxon cannot reach p < 0.05). One matched pair: a paired
   bootstrap over the shared test images and McNemar's exact test. Unmatched runs: Welch's t-test (and
   Mann-Whitney U). Each result says itself in plain words (`Comparison.sentence`).
 - `group_report`: per-group images, accuracy, macro-F1 and recall per class (fairlearn's `MetricFrame`), the
@@ -184,7 +185,7 @@ class Comparison:
 
     def evidence(self) -> str:
         if self.method == "paired runs":
-            what = f"{self.n_pairs} paired run{'s' if self.n_pairs != 1 else ''}, Wilcoxon {_p(self.p)}"
+            what = f"{self.n_pairs} paired run{'s' if self.n_pairs != 1 else ''}, {self.test} {_p(self.p)}"
         elif self.method == "paired images":
             what = f"1 paired run, {self.images} shared test images, McNemar {_p(self.p)}"
         elif self.method == "unpaired runs":
@@ -217,24 +218,27 @@ def smallest_wilcoxon_p(n: int) -> float:
 
 
 def compare_paired(a: str, b: str, test_set: str, diffs) -> Comparison:
-    """Paired differences (B - A, points) of matched runs: mean, 95% t-interval, Wilcoxon signed-rank test."""
+    """Paired differences (B - A, points) of matched runs: mean and 95% t-interval; Wilcoxon's signed-rank test,
+    or the paired t-test where there are too few pairs for Wilcoxon to ever reach p < 0.05 (5 or fewer)."""
     d = np.asarray(diffs, dtype=np.float64)
     s = summarize(d)
     c = Comparison(a, b, test_set, "paired runs", s["mean"], s["low"], s["high"], n_pairs=len(d), diffs=d.tolist())
     c.n_a = c.n_b = len(d)
-    c.test = "Wilcoxon signed-rank"
+    c.test = "Wilcoxon"
     nonzero = int(np.count_nonzero(d))
     if len(d) < 2:
         c.method, c.note = "not testable", "one pair: no spread between pairs"
     elif nonzero == 0:
         c.p, c.note = 1.0, "all paired differences are zero"
+    elif smallest_wilcoxon_p(nonzero) >= ALPHA:
+        c.test = "paired t-test"
+        c.note = f"too few pairs for Wilcoxon (its smallest p with {nonzero} is {smallest_wilcoxon_p(nonzero):.2f})"
+        if np.ptp(d) == 0:  # the same difference in every pair: no spread to test against
+            c.method, c.note = "not testable", "every pair differs by the same amount: add seeds"
+        else:
+            c.p = float(sps.ttest_1samp(d, 0.0).pvalue)
     else:
         c.p = float(sps.wilcoxon(d).pvalue)
-        if smallest_wilcoxon_p(nonzero) >= ALPHA:
-            c.note = (
-                f"with {nonzero} non-zero pairs Wilcoxon cannot go below p={smallest_wilcoxon_p(nonzero):.2f}: "
-                "add seeds"
-            )
     return c
 
 
