@@ -156,7 +156,7 @@ def summarize(values) -> dict:
 def _p(p: float | None) -> str:
     if p is None or math.isnan(p):
         return "n/a"
-    return "p<0.001" if p < 0.001 else f"p={p:.3f}" if p < 0.01 else f"p={p:.2f}"
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}" if p < 0.1 else f"p={p:.2f}"  # 3 digits near 0.05
 
 
 @dataclass

@@ -59,7 +59,7 @@ def test_compare_planted_gain_on_matched_runs(tmp_path, capsys):
     sweep = _sweep(tmp_path, gain=0.08)
     assert main([str(sweep), "--compare", "data=kdef,kdef_pfa_q", "--bootstrap", "200"]) == 0
     out = capsys.readouterr().out
-    assert "kdef_pfa_q beats kdef on CK+ by " in out and "6 paired runs, Wilcoxon p=0.03" in out
+    assert "kdef_pfa_q beats kdef on CK+ by " in out and "6 paired runs, Wilcoxon p=0.031" in out
     rows = {r["test_set"]: r for r in csv.DictReader((sweep / "compare.csv").open())}
     for r in rows.values():
         assert r["method"] == "paired runs" and r["n_pairs"] == "6" and r["significant"] == "1"

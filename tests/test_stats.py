@@ -74,7 +74,7 @@ def test_paired_comparison_finds_a_planted_five_point_gain():
     # Three pairs can never reach p<0.05 with Wilcoxon: the paired t-test decides, and the sentence says so.
     few = stats.compare_paired("kdef", "kdef_pfa_q", "CK+", [5.0, 6.0, 4.0])
     assert few.test == "paired t-test" and few.significant
-    assert "3 paired runs, paired t-test p=0.01" in few.sentence()
+    assert "3 paired runs, paired t-test p=0.013" in few.sentence()
     assert "too few pairs for Wilcoxon (its smallest p with 3 is 0.25)" in few.sentence()
     assert stats.compare_paired("A", "B", "CK+", [5.0, 5.0, 5.0]).method == "not testable"
     assert stats.compare_paired("A", "B", "CK+", [3.0]).method == "not testable"
