@@ -392,6 +392,8 @@ def report(
     out_dir = Path(out_dir) if out_dir else sweep_dir
     status = sweep_status(sweep_dir)
     runs: list[LoadedRun] = status.runs
+    if compare and runs:
+        cmp.select(runs, *cmp.parse(compare))  # so does a key or value no run has
     records = [r.record for r in runs]
     figures, problems = [], []
     for run in runs:
