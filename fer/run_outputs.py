@@ -53,7 +53,8 @@ def collect_predictions(model, datamodule, val_outputs) -> dict[str, Predictions
         sides[VAL] = (datamodule.val_set.samples, val_outputs)
     preds = {}
     for name, (samples, (probs, labels)) in sides.items():
-        samples = samples[: len(labels)]  # a prefix when limit_*_batches cut the loader short
+        n = min(len(samples), len(labels))  # fewer: limit_*_batches; more: a distributed sampler's padding
+        samples, probs, labels = samples[:n], probs[:n], labels[:n]
         if [s.label for s in samples] != labels.tolist():  # never pair an image with another image's output
             log.warning("predictions of %s do not line up with its images; predictions/%s.csv not written", name, name)
             continue

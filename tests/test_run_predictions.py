@@ -23,6 +23,7 @@ from fer.calibration import (
     reliability_diagram,
 )
 from fer.data.samples import Sample
+from fer.models.classifier import interleave_ranks
 from fer.predictions import Predictions, load_run_predictions
 from fer.results import print_run_table
 from fer.run_outputs import log_to_wandb
@@ -89,6 +90,22 @@ def test_module_collects_probabilities_in_loader_order_and_predict_leaves_valida
     probs, labels = m.predict_outputs
     assert probs.shape == (12, 7) and torch.equal(labels, val.tensors[1])
     assert json.dumps(m.val_history) == history  # predicting is not a validation epoch
+
+
+@pytest.mark.parametrize("padded", [True, False])
+def test_outputs_of_distributed_ranks_come_back_in_dataset_order(padded):
+    from torch.utils.data.distributed import DistributedSampler
+
+    n, world = 10, 3
+    if padded:  # the test loop's sampler: every rank the same count, the first items repeated at the end
+        ranks = [list(DistributedSampler(range(n), world, r, shuffle=False)) for r in range(world)]
+    else:  # the predict loop's: items r, r + W, ... only, so the ranks' counts differ by one
+        ranks = [list(range(r, n, world)) for r in range(world)]
+    m = max(map(len, ranks))
+    gathered = torch.tensor([idx + [-1] * (m - len(idx)) for idx in ranks])  # padded to a common length
+    total = sum(map(len, ranks))
+    assert interleave_ranks(gathered, total)[:n].tolist() == list(range(n))
+    assert interleave_ranks(gathered.unsqueeze(-1).expand(-1, -1, 7), total).shape == (total, 7)
 
 
 # ------------------------------------------------------------------------------------------ calibration functions

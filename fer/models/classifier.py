@@ -45,6 +45,11 @@ def balanced_class_weights(labels, num_classes: int) -> torch.Tensor:
     return weights
 
 
+def interleave_ranks(gathered: torch.Tensor, total: int) -> torch.Tensor:
+    """(world size, m, ...) outputs of ranks that read items r, r + W, r + 2W, ... -> dataset order, `total` items."""
+    return gathered.transpose(0, 1).reshape(-1, *gathered.shape[2:])[:total]
+
+
 class ClassifierModule(pl.LightningModule):
     def __init__(
         self,
@@ -209,11 +214,10 @@ class ClassifierModule(pl.LightningModule):
             # Lightning's distributed samplers give rank r the items r, r + W, r + 2W, ... (the last ones may be
             # missing or repeated): pad to a common length, gather, interleave, keep the items evaluated.
             counts = self.all_gather(torch.tensor(len(labels), device=self.device)).flatten().cpu()
-            m, w, total = int(counts.max()), len(counts), int(counts.sum())
+            m, total = int(counts.max()), int(counts.sum())
             pad = m - len(labels)
-            probs = self.all_gather(F.pad(probs, (0, 0, 0, pad)).to(self.device)).cpu()
-            labels = self.all_gather(F.pad(labels, (0, pad), value=-1).to(self.device)).cpu()
-            probs, labels = probs.transpose(0, 1).reshape(m * w, -1)[:total], labels.t().reshape(m * w)[:total]
+            probs = interleave_ranks(self.all_gather(F.pad(probs, (0, 0, 0, pad)).to(self.device)).cpu(), total)
+            labels = interleave_ranks(self.all_gather(F.pad(labels, (0, pad), value=-1).to(self.device)).cpu(), total)
         return (probs, labels) if len(labels) else None
 
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
