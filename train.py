@@ -20,6 +20,7 @@ from fer.errors import ConfigError
 from fer.lifecycle import build_trainer, instantiate_dict, open_loggers, task_wrapper
 from fer.results import print_run_table, run_results
 from fer.resume import finish_part, resume_checkpoint, start_part
+from fer.run_outputs import write_run_outputs
 from fer.runs import check_same_run, read_record
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ def train(cfg: DictConfig) -> dict:
         # The checkpoint chosen on validation accuracy; never a choice made on a test set.
         trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)
     record = run_results(cfg, trainer, model, datamodule, best, seconds=time.time() - start)
+    # Per-image predictions (test sets and validation, from the same chosen weights) and calibration figures.
+    write_run_outputs(record, trainer, model, datamodule, best)
     parts = finish_part(out, time.time() - start)  # every part of a resumed run: "resumed", "seconds_total"
     record.resumed, record.seconds_total = parts["resumed"], parts["seconds_total"]
     if trainer.is_global_zero:  # one writer under DDP

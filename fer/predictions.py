@@ -97,6 +97,26 @@ class Predictions:
             {k: v for k, v in groups.items() if any(v)},  # only the attributes this set knows
         )
 
+    def table(self) -> tuple[list[str], list[list]]:
+        """The CSV's header and rows with typed values (probabilities as floats), e.g. for a logger's table."""
+        keys = [k for k in GROUP_KEYS if k in self.groups]
+        header = [*BASE_COLUMNS, *(f"p_{c}" for c in self.class_names), *keys]
+        names, preds = self.class_names, self.preds
+        rows = [
+            [
+                self.files[i],
+                self.subjects[i],
+                self.datasets[i],
+                self.origins[i],
+                names[self.labels[i]],
+                names[preds[i]],
+                *(float(p) for p in self.probs[i]),
+                *(self.groups[k][i] for k in keys),
+            ]
+            for i in range(len(self))
+        ]
+        return header, rows
+
     def to_csv(self) -> str:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")

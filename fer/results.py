@@ -8,7 +8,12 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from fer.predictions import predictions_dir
 from fer.runs import RunRecord, identity
+
+
+def _num(v) -> str:
+    return "" if v is None else f"{v:.3f}"
 
 
 def _float(v):
@@ -76,15 +81,22 @@ def print_run_table(results: dict, log_lines: list[str] | None = None) -> None:
         title=f"{results['variant']} / {results['backbone']} / {results['protocol']} "
         f"(seed {results['seed']}, split seed {results['split_seed']}, 1 run)"
     )
-    for col in ("test set", "images", "accuracy", "macro-F1"):
+    for col in ("test set", "images", "accuracy", "macro-F1", "ECE", "ECE (T-scaled)"):
         table.add_column(col, justify="right" if col != "test set" else "left")
     for name, r in results["tests"].items():
-        table.add_row(name, str(r["n"]), f"{100 * r['acc']:.2f}%", f"{100 * r['f1']:.2f}%")
+        table.add_row(
+            name,
+            str(r["n"]),
+            f"{100 * r['acc']:.2f}%",
+            f"{100 * r['f1']:.2f}%",
+            _num(r.get("ece")),
+            _num(r.get("ece_ts")),
+        )
     val = results["metrics"].get("val/acc")
     if val is not None:
-        table.add_row(
-            "validation (checkpoint choice)", str(results["split"]["images"].get("val", "")), f"{100 * val:.2f}%", ""
-        )
+        images = str(results["split"]["images"].get("val", ""))
+        val_ece = _num(results["metrics"].get("val/ece"))
+        table.add_row("validation (checkpoint choice)", images, f"{100 * val:.2f}%", "", val_ece, "")
     console = Console(width=120)
     console.print(table)
     for name in results.get("skipped_tests", []):
@@ -103,7 +115,18 @@ def print_run_table(results: dict, log_lines: list[str] | None = None) -> None:
         )
     out = Path(results["output_dir"])
     console.print(f"run folder: {out}\ncheckpoint: {results['best_checkpoint']}\nresults: {out / 'results.json'}")
+    cal = results.get("calibration") or {}
+    if cal.get("temperature") is not None:
+        console.print(
+            f"temperature scaling: T={cal['temperature']:.3f}, fitted on {cal.get('val_images')} validation images "
+            "(ECE (T-scaled) uses it)"
+        )
     for path in sorted(out.glob("confusion_*.png")):
         console.print(f"confusion matrix: {path}")
+    for path in sorted(out.glob("calibration_*.png")):
+        console.print(f"reliability diagram: {path}")
+    files = sorted(p.name for p in predictions_dir(out).glob("*.csv"))
+    if files:
+        console.print(f"predictions: {predictions_dir(out)} ({', '.join(files)})")
     for line in log_lines or []:
         console.print(line)

@@ -110,6 +110,7 @@ class RunRecord:
     split_seed: int | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     tests: dict[str, dict] = field(default_factory=dict)
+    calibration: dict = field(default_factory=dict)  # temperature scaling: {"temperature", "fitted_on", "val_images"}
     skipped_tests: list[str] = field(default_factory=list)
     skipped_reasons: dict[str, str] = field(default_factory=dict)
     split: dict = field(default_factory=dict)

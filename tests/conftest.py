@@ -64,6 +64,15 @@ def cfg_demo(tmp_path, synthetic_dir) -> DictConfig:
     return shrunk_demo_cfg(tmp_path, synthetic_dir)
 
 
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, synthetic_dir) -> tuple[DictConfig, dict]:
+    """One shrunk demo run, shared by the tests that only read what a run leaves: (its config, its results)."""
+    from train import train
+
+    cfg = shrunk_demo_cfg(tmp_path_factory.mktemp("demo_run"), synthetic_dir)
+    return cfg, train(cfg)
+
+
 def shrunk_demo_cfg(tmp_path: Path, synthetic_dir: Path, *extra: str) -> DictConfig:
     """What `cfg_demo` gives, with `extra` overrides (e.g. `recipe=modern`) composed in."""
     cfg = compose_cfg(

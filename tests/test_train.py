@@ -12,8 +12,8 @@ from tests.conftest import compose_cfg, synthetic_overrides
 from train import train
 
 
-def test_train_demo_writes_results_split_and_confusion(cfg_demo):
-    results = train(cfg_demo)
+def test_train_demo_writes_results_split_and_confusion(demo_run):
+    cfg_demo, results = demo_run
     out = Path(cfg_demo.paths.output_dir)
     saved = json.loads((out / "results.json").read_text())
     assert saved["tests"].keys() == {"ckplus", "jaffe"} == results["tests"].keys()

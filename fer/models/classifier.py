@@ -12,6 +12,7 @@ from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
+    MulticlassCalibrationError,
     MulticlassConfusionMatrix,
     MulticlassF1Score,
     MulticlassRecall,
@@ -29,6 +30,8 @@ def make_metrics(num_classes: int) -> MetricCollection:
             "f1": MulticlassF1Score(num_classes, average="macro"),
             "recall": MulticlassRecall(num_classes, average="none"),
             "cm": MulticlassConfusionMatrix(num_classes),
+            # top-label expected calibration error; fed probabilities (fer.calibration computes the same from files)
+            "ece": MulticlassCalibrationError(num_classes, n_bins=15, norm="l1"),
         }
     )
 
@@ -40,6 +43,11 @@ def balanced_class_weights(labels, num_classes: int) -> torch.Tensor:
     weights = torch.zeros(num_classes)
     weights[present] = counts.sum() / (present.sum() * counts[present])
     return weights
+
+
+def interleave_ranks(gathered: torch.Tensor, total: int) -> torch.Tensor:
+    """(world size, m, ...) outputs of ranks that read items r, r + W, r + 2W, ... -> dataset order, `total` items."""
+    return gathered.transpose(0, 1).reshape(-1, *gathered.shape[2:])[:total]
 
 
 class ClassifierModule(pl.LightningModule):
@@ -83,6 +91,11 @@ class ClassifierModule(pl.LightningModule):
         self.train_loss = MeanMetric()  # epoch mean of the training loss, weighted by batch size
         self.test_metrics = nn.ModuleList([make_metrics(n) for _ in test_names])
         self.test_results: dict[str, dict] = {}
+        # Per-image outputs, in loader order (loaders are not shuffled): test set -> (probabilities, labels) after
+        # testing, and the predict loop's (probabilities, labels) (train.py predicts the validation set).
+        self.test_outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.predict_outputs: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._collected: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         self.val_history: dict[int, dict] = {}  # epoch -> validation summary (kept in checkpoints)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -143,11 +156,12 @@ class ClassifierModule(pl.LightningModule):
         x, y = batch
         logits = self(x)
         self.log("val/loss", F.cross_entropy(logits, y), on_epoch=True, prog_bar=True, batch_size=len(y))
-        self.val_metrics.update(logits, y)
+        self.val_metrics.update(logits.softmax(-1), y)
 
     def on_validation_epoch_end(self) -> None:
         m = self.val_metrics.compute()
         self.log_dict({"val/acc": m["acc"], "val/f1": m["f1"]}, prog_bar=True)
+        self.log("val/ece", m["ece"])
         self.log_dict({f"val/recall/{c}": r for c, r in zip(self.hparams.class_names, m["recall"], strict=False)})
         if not self.trainer.sanity_checking:
             self.val_history[self.current_epoch] = {**self._summary(m), "epoch": self.current_epoch}
@@ -177,27 +191,68 @@ class ClassifierModule(pl.LightningModule):
             "acc": float(m["acc"]),
             "f1": float(m["f1"]),
             "n": int(m["cm"].sum()),
+            "ece": float(m["ece"]),
             "recall": dict(zip(self.hparams.class_names, m["recall"].tolist(), strict=False)),
             "confusion": m["cm"].tolist(),
         }
 
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities as the test sets score them."""
+        if self.hparams.tta_flip:  # test-time augmentation: mean of the image's and its mirror's probabilities
+            return (self(x).softmax(-1) + self(x.flip(-1)).softmax(-1)) / 2
+        return self(x).softmax(-1)
+
+    def _collect(self, key: int, probs: torch.Tensor, y: torch.Tensor) -> None:
+        self._collected.setdefault(key, []).append((probs.detach().float().cpu(), y.detach().cpu()))
+
+    def _gathered(self, key: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The outputs collected under `key`, across all processes in the order of the (unshuffled) dataset."""
+        parts = self._collected.pop(key, [])
+        probs = torch.cat([p for p, _ in parts]) if parts else torch.zeros(0, len(self.hparams.class_names))
+        labels = torch.cat([y for _, y in parts]) if parts else torch.zeros(0, dtype=torch.long)
+        if self.trainer.world_size > 1:
+            # Lightning's distributed samplers give rank r the items r, r + W, r + 2W, ... (the last ones may be
+            # missing or repeated): pad to a common length, gather, interleave, keep the items evaluated.
+            counts = self.all_gather(torch.tensor(len(labels), device=self.device)).flatten().cpu()
+            m, total = int(counts.max()), int(counts.sum())
+            pad = m - len(labels)
+            probs = interleave_ranks(self.all_gather(F.pad(probs, (0, 0, 0, pad)).to(self.device)).cpu(), total)
+            labels = interleave_ranks(self.all_gather(F.pad(labels, (0, pad), value=-1).to(self.device)).cpu(), total)
+        return (probs, labels) if len(labels) else None
+
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
         x, y = batch
-        if self.hparams.tta_flip:  # test-time augmentation: mean of the image's and its mirror's probabilities
-            scores = (self(x).softmax(-1) + self(x.flip(-1)).softmax(-1)) / 2
-        else:
-            scores = self(x)
-        self.test_metrics[dataloader_idx].update(scores, y)
+        probs = self.probabilities(x)
+        self.test_metrics[dataloader_idx].update(probs, y)
+        self._collect(dataloader_idx, probs, y)
+
+    def on_test_epoch_start(self) -> None:
+        self.test_outputs = {}
 
     def on_test_epoch_end(self) -> None:
-        for name, metrics in zip(self.hparams.test_names, self.test_metrics, strict=False):
+        for i, (name, metrics) in enumerate(zip(self.hparams.test_names, self.test_metrics, strict=False)):
+            outputs = self._gathered(i)
             m = metrics.compute()
             n = int(m["cm"].sum())
             if n == 0:
                 continue
             self.log_dict({f"test/{name}/acc": m["acc"], f"test/{name}/f1": m["f1"]}, add_dataloader_idx=False)
             self.test_results[name] = self._summary(m)
+            if outputs is not None:
+                self.test_outputs[name] = outputs
             metrics.reset()
+
+    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
+        x, y = batch
+        probs = self.probabilities(x)
+        self._collect(-1, probs, y)
+        return probs
+
+    def on_predict_epoch_start(self) -> None:
+        self.predict_outputs = None
+
+    def on_predict_epoch_end(self) -> None:
+        self.predict_outputs = self._gathered(-1)
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]  # the frozen trunk joins later (PhaseSwitch)
