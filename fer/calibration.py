@@ -37,9 +37,14 @@ def expected_calibration_error(probs, labels, n_bins: int = N_BINS) -> float:
     probs, labels = _arrays(probs, labels)
     if not len(labels):
         return float("nan")
-    ece = multiclass_calibration_error(
-        torch.from_numpy(probs), torch.from_numpy(labels), num_classes=probs.shape[1], n_bins=n_bins, norm="l1"
-    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a few thousand rows at most: waking a thread pool costs far more than it saves
+    try:
+        ece = multiclass_calibration_error(
+            torch.from_numpy(probs), torch.from_numpy(labels), num_classes=probs.shape[1], n_bins=n_bins, norm="l1"
+        )
+    finally:
+        torch.set_num_threads(threads)
     return float(ece)
 
 

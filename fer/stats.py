@@ -12,8 +12,7 @@
   Mann-Whitney U). Each result says itself in plain words (`Comparison.sentence`).
 - `group_report`: per-group images, accuracy, macro-F1 and recall per class (fairlearn's `MetricFrame`), the
   worst-group accuracy and the largest gap between groups, with cluster-bootstrap intervals.
-- `calibration_error`: expected calibration error (torchmetrics, L1, 15 bins); `fit_temperature` /
-  `apply_temperature`: temperature scaling, to be fitted on validation predictions only.
+Calibration (ECE, temperature scaling) is fer/calibration.py's.
 
 Every bootstrap is vectorised (one matrix of resampling counts, then matrix products) and seeded.
 """
@@ -394,53 +393,3 @@ def group_report(
         "min_group": min_group,
         "small_groups": [r["group"] for r in rows if r["small"] and r["group"] != UNKNOWN],
     }
-
-
-# ------------------------------------------------------------------------------------------ calibration
-N_BINS = 15
-
-
-def calibration_error(probs, labels, n_bins: int = N_BINS) -> float:
-    """Expected calibration error (L1, equal-width confidence bins), in [0, 1], via torchmetrics."""
-    import torch
-    from torchmetrics.functional.classification import multiclass_calibration_error
-
-    probs = np.asarray(probs, dtype=np.float32)
-    if not len(probs):
-        return float("nan")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a few thousand rows at most: waking a thread pool costs more than it saves
-    try:
-        return float(
-            multiclass_calibration_error(
-                torch.from_numpy(probs),
-                torch.from_numpy(np.asarray(labels, dtype=np.int64)),
-                num_classes=probs.shape[1],
-                n_bins=n_bins,
-                norm="l1",
-                validate_args=False,  # probabilities and labels come from a parsed predictions file
-            )
-        )
-    finally:
-        torch.set_num_threads(threads)
-
-
-def apply_temperature(probs, temperature: float) -> np.ndarray:
-    """Softmax(log p / T): the probabilities a network's logits would give divided by T."""
-    logits = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, None)) / temperature
-    logits -= logits.max(1, keepdims=True)
-    e = np.exp(logits)
-    return e / e.sum(1, keepdims=True)
-
-
-def fit_temperature(probs, labels) -> float:
-    """The temperature minimising the negative log-likelihood of `labels` (fit on validation predictions only)."""
-    from scipy.optimize import minimize_scalar
-
-    labels = np.asarray(labels, dtype=np.int64)
-    rows = np.arange(len(labels))
-
-    def nll(log_t: float) -> float:
-        return float(-np.log(apply_temperature(probs, math.exp(log_t))[rows, labels] + 1e-12).mean())
-
-    return float(math.exp(minimize_scalar(nll, bounds=(math.log(0.05), math.log(20.0)), method="bounded").x))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer import stats
+from fer import calibration, stats
 from fer.classes import CLASSES
 from tests.fake_runs import fake_predictions
 
@@ -123,12 +123,12 @@ def test_calibration_error_and_temperature_scaling():
 
     rng = np.random.default_rng(6)
     p = fake_predictions(rng, subjects=40, per_subject=7, acc=0.6, confidence=0.95)  # over-confident
-    ece = stats.calibration_error(p.probs, p.labels)
+    ece = calibration.expected_calibration_error(p.probs, p.labels)
     ref = multiclass_calibration_error(
         torch.tensor(p.probs, dtype=torch.float32), torch.tensor(p.labels), num_classes=7, n_bins=15, norm="l1"
     )
     assert ece == pytest.approx(float(ref)) and ece > 0.2
-    t = stats.fit_temperature(p.probs, p.labels)
+    t = calibration.fit_temperature(p.probs, p.labels)
     assert t > 1  # softens over-confident probabilities
-    assert stats.calibration_error(stats.apply_temperature(p.probs, t), p.labels) < ece / 2
-    assert np.allclose(stats.apply_temperature(p.probs, 1.0), p.probs / p.probs.sum(1, keepdims=True))
+    assert calibration.expected_calibration_error(calibration.apply_temperature(p.probs, t), p.labels) < ece / 2
+    assert np.allclose(calibration.apply_temperature(p.probs, 1.0), p.probs / p.probs.sum(1, keepdims=True))

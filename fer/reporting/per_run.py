@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fer import stats
+from fer import calibration, stats
 from fer.predictions import Predictions, PredictionsError, load_run_predictions
 from fer.runs import LoadedRun
 
@@ -45,7 +45,7 @@ def temperature_of(run: LoadedRun, preds: dict[str, Predictions]) -> float | Non
         return float(recorded)
     val = preds.get(VAL)
     if val is not None and len(val):
-        return stats.fit_temperature(val.probs, val.labels)
+        return calibration.fit_temperature(val.probs, val.labels)
     return None
 
 
@@ -73,11 +73,13 @@ def run_figures(run: LoadedRun, n_boot: int = stats.N_BOOT, seed: int = 0) -> tu
             fig.acc, fig.f1, fig.unit, fig.units, fig.images = s["acc"], s["f1"], s["unit"], s["units"], s["images"]
             fig.predictions = p
             if fig.ece is None:
-                fig.ece = 100 * stats.calibration_error(p.probs, p.labels)
+                fig.ece = 100 * calibration.expected_calibration_error(p.probs, p.labels)
             if fig.ece_ts is None:
                 temperature = temperature if temperature is not None else temperature_of(run, preds)
                 if temperature is not None:
-                    fig.ece_ts = 100 * stats.calibration_error(stats.apply_temperature(p.probs, temperature), p.labels)
+                    fig.ece_ts = 100 * calibration.expected_calibration_error(
+                        calibration.apply_temperature(p.probs, temperature), p.labels
+                    )
         fig.temperature = (getattr(record, "calibration", None) or {}).get("temperature", temperature)
         out[name] = fig
     return out, problem
