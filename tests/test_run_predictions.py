@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 from PIL import Image
 from pytorch_lightning.loggers import CSVLogger
@@ -90,6 +91,19 @@ def test_module_collects_probabilities_in_loader_order_and_predict_leaves_valida
     probs, labels = m.predict_outputs
     assert probs.shape == (12, 7) and torch.equal(labels, val.tensors[1])
     assert json.dumps(m.val_history) == history  # predicting is not a validation epoch
+
+
+def test_a_test_set_without_images_does_not_shift_the_others_onto_its_name(tmp_path):
+    class Served(pl.LightningDataModule):  # the DataModule serves "b" only ("a" has no images)
+        served_test_names = ["b"]
+
+        def test_dataloader(self):
+            return [DataLoader(data(6, 4), batch_size=3)]
+
+    m = module(test_names=["a", "b"])
+    trainer(tmp_path, max_epochs=1).test(m, datamodule=Served(), verbose=False)
+    assert list(m.test_results) == ["b"] and m.test_results["b"]["n"] == 6
+    assert m.test_outputs["b"][1].tolist() == data(6, 4).tensors[1].tolist()
 
 
 @pytest.mark.parametrize("padded", [True, False])

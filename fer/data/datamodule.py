@@ -166,5 +166,10 @@ class FERDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False)
 
+    @property
+    def served_test_names(self) -> list[str]:
+        """The test sets `test_dataloader` serves, in its order: those of `test_names` that have images."""
+        return [n for n in self.test_names if n in self.test_sets]
+
     def test_dataloader(self) -> list[DataLoader]:
-        return [self._loader(self.test_sets[n], shuffle=False) for n in self.test_names if n in self.test_sets]
+        return [self._loader(self.test_sets[n], shuffle=False) for n in self.served_test_names]

@@ -223,14 +223,21 @@ class ClassifierModule(pl.LightningModule):
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
         x, y = batch
         probs = self.probabilities(x)
-        self.test_metrics[dataloader_idx].update(probs, y)
-        self._collect(dataloader_idx, probs, y)
+        i = self._test_index[dataloader_idx]  # the loader's test set among test_names
+        self.test_metrics[i].update(probs, y)
+        self._collect(i, probs, y)
 
     def on_test_epoch_start(self) -> None:
         self.test_outputs = {}
+        # A DataModule serves loaders only for the test sets that have images: name them, so that a set left out
+        # does not shift the later sets' figures onto the wrong names. Plain loaders: one per test name, in order.
+        served = getattr(getattr(self.trainer, "datamodule", None), "served_test_names", None)
+        names = list(self.hparams.test_names)
+        self._test_index = [names.index(n) for n in served] if served is not None else list(range(len(names)))
 
     def on_test_epoch_end(self) -> None:
-        for i, (name, metrics) in enumerate(zip(self.hparams.test_names, self.test_metrics, strict=False)):
+        for i in self._test_index:  # the served test sets: the others have no figures to compute
+            name, metrics = self.hparams.test_names[i], self.test_metrics[i]
             outputs = self._gathered(i)
             m = metrics.compute()
             n = int(m["cm"].sum())
