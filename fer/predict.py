@@ -2,8 +2,10 @@
 
     python -m fer.predict --checkpoint <run>/checkpoints/<best>.ckpt <image or folder> [...]
 
-The network, input size, colour and face detector come from the training run's saved config
-(`<run>/.hydra/config.yaml`, or `--run-config`); `--detector` overrides the detector.
+Faces are found, cropped, resized and normalized by the face pipeline saved inside the checkpoint
+(fer/data/pipeline.py), exactly as the training images were; `--detector` swaps the detector. A checkpoint
+from before checkpoints described themselves needs its run's `.hydra/config.yaml` (beside it, or
+`--run-config`). A face the detector did not find is reported with `face_found: false` (the centre crop).
 """
 
 from __future__ import annotations
@@ -11,17 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
-import torch
-from omegaconf import OmegaConf
 
-from fer.data.faces import DETECTORS, FaceOptions, center_box, crop_box, detect_faces, expand_box
-from fer.data.images import BadImageError, load_image
+from fer.data.faces import DETECTORS
+from fer.data.images import BadImageError
+from fer.data.pipeline import FacePipeline
 from fer.data.readers._common import IMAGE_SUFFIXES
-from fer.models.checkpoint import find_run_config, load_classifier
+from fer.inference import Predictor, load_predictor
 
 
 def image_files(paths: list[str]) -> list[Path]:
@@ -36,40 +37,40 @@ def image_files(paths: list[str]) -> list[Path]:
     return files
 
 
-def face_boxes(image: np.ndarray, opts: FaceOptions) -> list[tuple[tuple[int, int, int, int], bool]]:
-    """Every face's crop box (largest first); the centre crop, marked not found, when there is none."""
-    h, w = image.shape[:2]
-    if opts.detector == "none":
-        return [(expand_box(center_box(h, w), h, w, 0.0, True), True)]
-    boxes = [expand_box(b, h, w, opts.margin, opts.square) for b in detect_faces(image, opts)]
-    return [(b, True) for b in boxes] or [(center_box(h, w), False)]
+def face_rows(predictor: Predictor, pipeline: FacePipeline, image: np.ndarray) -> list[dict]:
+    """One row per face of the image (every face through the network in one batch); [] when there is none."""
+    faces = pipeline.all_faces(image)
+    if not faces:
+        return []
+    probs = predictor.probabilities(pipeline.batch([f.crop for f in faces]))
+    names = predictor.class_names
+    return [
+        {
+            "box": [int(v) for v in f.box],
+            "face_found": f.found,
+            "label": names[int(np.argmax(p))],
+            "probs": {n: float(v) for n, v in zip(names, p, strict=True)},
+        }
+        for f, p in zip(faces, probs, strict=True)
+    ]
 
 
-@torch.no_grad()
-def predict(checkpoint: str, paths: list[str], run_config: str | None = None, detector: str | None = None):
-    model, inputs = load_classifier(checkpoint, run_config, options=("--checkpoint", "--run-config"))
-    run_cfg = OmegaConf.load(find_run_config(Path(checkpoint).expanduser(), run_config, "--run-config"))
-    faces = OmegaConf.to_container(run_cfg.faces, resolve=True)
-    opts = FaceOptions.from_config({**faces, **({"detector": detector} if detector else {})})
-    size, color, names = inputs["image_size"], inputs["color"], inputs["class_names"]
+def predict(
+    checkpoint: str, paths: list[str], run_config: str | None = None, detector: str | None = None
+) -> Iterator[dict]:
+    predictor = load_predictor(checkpoint, run_config)
+    pipeline = predictor.pipeline.with_detector(detector)
     for path in image_files(paths):
         try:
-            image = load_image(path, color)
+            image = pipeline.load(path)
         except BadImageError as e:
             yield {"file": str(path), "error": str(e)}
             continue
-        for box, found in face_boxes(image, opts):
-            face = cv2.resize(crop_box(image, box), (size, size), interpolation=cv2.INTER_AREA)
-            face = face[:, :, None] if face.ndim == 2 else face[:, :, ::-1]  # BGR -> RGB as in the cache
-            x = torch.from_numpy(np.ascontiguousarray(face)).permute(2, 0, 1)[None]
-            probs = model(x).softmax(-1)[0].tolist()
-            yield {
-                "file": str(path),
-                "box": list(box),
-                "face_found": found,
-                "label": names[int(np.argmax(probs))],
-                "probs": dict(zip(names, probs, strict=False)),
-            }
+        rows = face_rows(predictor, pipeline, image)
+        if not rows:  # only with faces.on_no_face=skip: said, never silently dropped
+            yield {"file": str(path), "error": "no face found"}
+        for row in rows:
+            yield {"file": str(path), **row}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m fer.predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--run-config", default=None, help="the training run's .hydra/config.yaml, if not beside it")
+    p.add_argument("--run-config", default=None, help="an older checkpoint's run .hydra/config.yaml, if not beside it")
     p.add_argument("--detector", choices=DETECTORS, default=None)
     p.add_argument("paths", nargs="+")
     args = p.parse_args(argv)

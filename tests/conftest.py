@@ -86,3 +86,14 @@ def shrunk_demo_cfg(tmp_path: Path, synthetic_dir: Path, *extra: str) -> DictCon
         cfg.paths.output_dir = str(tmp_path / "run")
         cfg.hydra.runtime.output_dir = str(tmp_path / "run")
     return cfg
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, synthetic_dir) -> tuple[DictConfig, Path]:
+    """One shrunk demo run trained once per session (read-only for its users): its config and checkpoint."""
+    from train import train
+
+    cfg = shrunk_demo_cfg(tmp_path_factory.mktemp("trained"), synthetic_dir)
+    results = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    return cfg, Path(results["best_checkpoint"] or run / "checkpoints" / "last.ckpt")

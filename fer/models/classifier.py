@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
 from timm.data import Mixup, resolve_model_data_config
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
@@ -58,6 +59,7 @@ class ClassifierModule(pl.LightningModule):
         tta_flip: bool = False,
         channels_last: bool = False,
         compile: bool = False,
+        inference: dict | None = None,  # fer.inference.describe_run: what prediction needs (saved in checkpoints)
     ):
         super().__init__()
         # Plain lists (Hydra passes ListConfig): checkpoints must load with torch.load(weights_only=True).
@@ -84,10 +86,19 @@ class ClassifierModule(pl.LightningModule):
         self.test_metrics = nn.ModuleList([make_metrics(n) for _ in test_names])
         self.test_results: dict[str, dict] = {}
         self.val_history: dict[int, dict] = {}  # epoch -> validation summary (kept in checkpoints)
+        if inference is not None:
+            self.describe(inference)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         if compile:  # in place: the state_dict keys (and so checkpoints) stay those of the plain net
             self.net.compile()
+
+    def describe(self, inference: dict) -> None:
+        """Keep what prediction needs in the checkpoint (`fer.inference.describe_run`), the face pipeline with this
+        backbone's mean/std. Set after construction by train.py: Hydra would instantiate the network config in it."""
+        inference = OmegaConf.to_container(inference) if isinstance(inference, DictConfig) else dict(inference)
+        mean, std = self.input_stats()
+        self.hparams["inference"] = {**inference, "pipeline": {**inference["pipeline"], "mean": mean, "std": std}}
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 (B, C, H, W) -> float, grey replicated to the trunk's channels, normalized with timm's mean/std."""
@@ -99,6 +110,18 @@ class ClassifierModule(pl.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.normalize(x))
+
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities of uint8 crops as the test sets are scored (with `tta_flip`, the mean of each
+        image's and its mirror's); prediction and export use this same function."""
+        probs = self(x).softmax(-1)
+        if self.hparams.tta_flip:
+            probs = (probs + self(x.flip(-1)).softmax(-1)) / 2
+        return probs
+
+    def input_stats(self) -> tuple[list[float], list[float]]:
+        """The backbone's mean and std for pixels in [0, 1]."""
+        return (self.mean / 255).flatten().tolist(), (self.std / 255).flatten().tolist()
 
     def in_training_loop(self) -> bool:
         """True for the fit loop's training batches; a module outside a Trainer is evaluating."""
@@ -183,11 +206,7 @@ class ClassifierModule(pl.LightningModule):
 
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
         x, y = batch
-        if self.hparams.tta_flip:  # test-time augmentation: mean of the image's and its mirror's probabilities
-            scores = (self(x).softmax(-1) + self(x.flip(-1)).softmax(-1)) / 2
-        else:
-            scores = self(x)
-        self.test_metrics[dataloader_idx].update(scores, y)
+        self.test_metrics[dataloader_idx].update(self.probabilities(x), y)
 
     def on_test_epoch_end(self) -> None:
         for name, metrics in zip(self.hparams.test_names, self.test_metrics, strict=False):

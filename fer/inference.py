@@ -1,0 +1,87 @@
+"""A trained model in use: what a checkpoint says about itself, and predictors that turn face crops into
+class probabilities.
+
+`describe_run(cfg)` is saved inside every checkpoint (the ClassifierModule's `inference` hyperparameter): the
+network's config, the face pipeline (fer/data/pipeline.py) and the training data, so a checkpoint alone is
+enough to predict. A predictor has a `pipeline`, `class_names` and `probabilities(batch)`; `load_predictor`
+picks the runtime from the file (a train.py checkpoint runs on torch).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fer.data.faces import FaceOptions
+from fer.data.pipeline import FacePipeline
+
+
+def training_faces(cfg) -> dict:
+    """The face options of the run's main training source (its catalogue entry's own over the global ones):
+    how the training faces were cropped, and so how faces are cropped in use."""
+    from fer.data.catalogue import plain, select
+
+    sources = select(cfg.data.train, cfg.get("sources") or {}, "data.train")
+    main = next((s for s in sources.values() if s.origin == "original"), next(iter(sources.values()), None))
+    return {**plain(cfg.data.get("faces") or {}), **(main.faces if main else {})}
+
+
+def pipeline_from_config(cfg, mean=None, std=None) -> FacePipeline:
+    """The face pipeline of a run's config (mean/std: the backbone's, when known)."""
+    extra = {"mean": tuple(mean), "std": tuple(std)} if mean is not None else {}
+    return FacePipeline(
+        FaceOptions.from_config(training_faces(cfg)), int(cfg.data.image_size), str(cfg.data.color), **extra
+    )
+
+
+def describe_run(cfg) -> dict:
+    """What a checkpoint needs to be used on its own (plain values; the model adds the backbone's mean/std)."""
+    from omegaconf import OmegaConf
+
+    from fer.data.catalogue import select
+
+    return {
+        "net": OmegaConf.to_container(cfg.model.net, resolve=True),
+        "pipeline": pipeline_from_config(cfg).to_dict(),
+        "backbone": str(cfg.model.net.backbone),
+        "data": str(cfg.data.get("name", "")),
+        "train_sources": list(select(cfg.data.train, cfg.get("sources") or {}, "data.train")),
+        "protocol": str(cfg.protocol.get("name", "")) if cfg.get("protocol") else "",
+        "seed": int(cfg.seed) if cfg.get("seed") is not None else None,
+    }
+
+
+class Predictor:
+    """Face crops -> class probabilities."""
+
+    pipeline: FacePipeline
+    class_names: list[str]
+    runtime: str = ""
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """(N, C, H, W) uint8 crops (`pipeline.batch`) -> (N, classes) probabilities."""
+        raise NotImplementedError
+
+
+class TorchPredictor(Predictor):
+    """A train.py checkpoint, in evaluation mode on the CPU."""
+
+    runtime = "torch"
+
+    def __init__(self, checkpoint: str | Path, run_config: str | None = None):
+        from fer.models.checkpoint import load_classifier
+
+        self.model, self.pipeline = load_classifier(checkpoint, run_config, options=("--checkpoint", "--run-config"))
+        self.class_names = list(self.model.hparams.class_names)
+        self.inference = dict(self.model.hparams.get("inference") or {})
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.model.probabilities(torch.from_numpy(batch)).numpy()
+
+
+def load_predictor(checkpoint: str | None = None, run_config: str | None = None) -> Predictor:
+    return TorchPredictor(checkpoint, run_config)
