@@ -5,7 +5,7 @@ square), the crop size, the colour, the resize rule and the backbone's mean/std.
 images with it, `fer.predict` and `fer.export` use the copy saved inside the checkpoint, and GAN evaluation
 takes its size and colour from there, so what a model sees in use is what it saw in training.
 
-Only OpenCV and NumPy here: an exported model predicts without torch.
+Only OpenCV, NumPy and Pillow (image files, fer/data/images.py) here: an exported model predicts without torch.
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ class FacePipeline:
         if gray_source and self.color == "rgb":
             return cv2.cvtColor(load_image(path, "gray"), cv2.COLOR_GRAY2BGR)
         return load_image(path, self.color)
+
+    def from_bgr(self, frame: np.ndarray) -> np.ndarray:
+        """A decoded BGR frame (OpenCV's VideoCapture) as `load` holds images: grey made as for image files."""
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if self.color == "gray" else frame
 
     def resize(self, face: np.ndarray) -> np.ndarray:
         interp = cv2.INTER_AREA if face.shape[0] > self.size else cv2.INTER_LINEAR
@@ -133,9 +137,10 @@ class FacePipeline:
             std=tuple(float(v) for v in d.pop("std", IMAGENET_STD)),
         )
 
-    def with_detector(self, detector: str | None) -> FacePipeline:
-        """The same pipeline with another detector (`fer.predict --detector`)."""
-        if not detector or detector == self.faces.detector:
+    def with_faces(self, detector: str | None = None, on_no_face: str | None = None) -> FacePipeline:
+        """The same pipeline with another detector or no-face policy (`fer.predict --detector/--on-no-face`)."""
+        changes = {k: v for k, v in (("detector", detector), ("on_no_face", on_no_face)) if v}
+        if all(getattr(self.faces, k) == v for k, v in changes.items()):
             return self
-        faces = self.to_dict()["faces"] | {"detector": detector}
-        return FacePipeline.from_dict(self.to_dict() | {"faces": faces})
+        d = self.to_dict()
+        return FacePipeline.from_dict(d | {"faces": d["faces"] | changes})
