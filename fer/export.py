@@ -57,7 +57,7 @@ def run_results(checkpoint: Path) -> dict | None:
         return None
 
 
-def test_metrics(results: dict | None, checkpoint: Path) -> dict | None:
+def tested_metrics(results: dict | None, checkpoint: Path) -> dict | None:
     """Per test set: images, accuracy, macro-F1 and per-class recall of this one run; None without results.
     `checkpoint` says which checkpoint was tested (the best on validation), which may not be the exported one."""
     if not results or not results.get("tests"):
@@ -110,12 +110,17 @@ def describe(model, pipeline: FacePipeline, checkpoint: Path, run_config: str | 
             "train_sources": inference.get("train_sources"),
             "protocol": inference.get("protocol"),
             "seed": inference.get("seed"),
-            "synthetic_data": (results or {}).get("synthetic_data"),
+            "synthetic_data": _first(inference.get("synthetic_data"), (results or {}).get("synthetic_data")),
             "checkpoint": checkpoint.name,
         },
-        "fer.test_metrics": test_metrics(results, checkpoint),
+        "fer.test_metrics": tested_metrics(results, checkpoint),
         "fer.framework_version": fer.__version__,
     }
+
+
+def _first(*values):
+    """The first value that is not None (a known False counts)."""
+    return next((v for v in values if v is not None), None)
 
 
 def export_onnx(model, pipeline: FacePipeline, meta: dict, out: Path) -> None:

@@ -49,6 +49,7 @@ def describe_run(cfg) -> dict:
     from omegaconf import OmegaConf
 
     from fer.data.catalogue import select
+    from fer.results import uses_synthetic_data
 
     return {
         "net": OmegaConf.to_container(cfg.model.net, resolve=True),
@@ -58,6 +59,8 @@ def describe_run(cfg) -> dict:
         "train_sources": list(select(cfg.data.train, cfg.get("sources") or {}, "data.train")),
         "protocol": str(cfg.protocol.get("name", "")) if cfg.get("protocol") else "",
         "seed": int(cfg.seed) if cfg.get("seed") is not None else None,
+        # Trained or tested on the bundled synthetic faces: an exported model's card says it is a plumbing check
+        "synthetic_data": uses_synthetic_data(cfg) if cfg.get("protocol") else None,
     }
 
 
