@@ -132,7 +132,7 @@ def export_onnx(model, pipeline: FacePipeline, meta: dict, out: Path) -> None:
     # The exporter reports its steps on stdout: kept quiet, shown when it fails.
     log = io.StringIO()
     try:
-        with contextlib.redirect_stdout(log), torch.inference_mode(False), torch.no_grad():
+        with contextlib.redirect_stdout(log), torch.no_grad():
             program = torch.onnx.export(
                 Probabilities(model).eval(),
                 (example,),
