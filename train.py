@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 import fer  # noqa: F401  (registers the config's resolvers: fer_job_dir, fer_cwd, max)
 from fer.config_checks import check_config
 from fer.errors import ConfigError
+from fer.inference import describe_run
 from fer.lifecycle import build_trainer, instantiate_dict, open_loggers, task_wrapper
 from fer.results import print_run_table, run_results
 from fer.resume import finish_part, resume_checkpoint, start_part
@@ -49,6 +50,7 @@ def train(cfg: DictConfig) -> dict:
     datamodule.preflight()  # every source the run needs, all missing ones named at once, before any is read
     # The protocol names the test sets before any data is read; Lightning runs the data setup inside fit.
     model: pl.LightningModule = hydra.utils.instantiate(cfg.model, test_names=datamodule.test_names)
+    model.describe(describe_run(cfg))  # network, face pipeline, training data: the checkpoint alone predicts
     loggers = open_loggers(cfg)  # closed by the task wrapper, also when training fails
     trainer = build_trainer(cfg.trainer, instantiate_dict(cfg.get("callbacks")), loggers)
     for lg in loggers:

@@ -95,3 +95,10 @@ def shrunk_demo_cfg(tmp_path: Path, synthetic_dir: Path, *extra: str) -> DictCon
         cfg.paths.output_dir = str(tmp_path / "run")
         cfg.hydra.runtime.output_dir = str(tmp_path / "run")
     return cfg
+
+
+@pytest.fixture(scope="session")
+def trained_run(demo_run) -> tuple[DictConfig, Path]:
+    """The shared demo run's config and checkpoint (read-only for its users)."""
+    cfg, results = demo_run
+    return cfg, Path(results["best_checkpoint"] or Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")

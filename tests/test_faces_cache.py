@@ -20,7 +20,6 @@ from fer.data.cache import _crop_one, _init_worker, prepare
 from fer.data.faces import (
     FaceModelError,
     FaceOptions,
-    crop_face,
     detect_faces,
     get_detector,
     locate_face,
@@ -28,6 +27,7 @@ from fer.data.faces import (
     parse_yunet,
 )
 from fer.data.images import BadImageError, load_image
+from fer.data.pipeline import FacePipeline
 from fer.data.readers import read_dataset
 from fer.data.sources import load_source
 from tests.data_trees import ckplus_tree, face, fer2013_csv, write
@@ -87,8 +87,8 @@ def test_haar_finds_the_astronaut_face(astronaut_bgr):
         assert len(boxes) == 1
         x, y, w, h = boxes[0]
         assert 170 <= x + w / 2 <= 290 and 40 <= y + h / 2 <= 190 and 60 <= w <= 160
-    crop, found, box = crop_face(astronaut_bgr, FaceOptions(margin=0.2), 64)
-    assert found and crop.shape == (64, 64, 3) and box[2] == box[3] == round(boxes[0][2] * 1.4)
+    face = FacePipeline(FaceOptions(margin=0.2), 64, "rgb").training_face(astronaut_bgr)
+    assert face.found and face.crop.shape == (64, 64, 3) and face.box[2] == face.box[3] == round(boxes[0][2] * 1.4)
 
 
 def test_margin_square_and_largest_face(monkeypatch):
@@ -117,12 +117,13 @@ def test_detector_sorts_largest_first_and_drops_tiny():
 
 def test_no_face_policies_and_fixed_crop():
     blank = np.full((80, 120), 128, np.uint8)
-    crop, found, box = crop_face(blank, FaceOptions(on_no_face="center"), 32)
-    assert not found and box == (20, 0, 80, 80) and crop.shape == (32, 32)
-    assert crop_face(blank, FaceOptions(on_no_face="skip"), 32)[0] is None
-    crop, found, box = crop_face(blank, FaceOptions(detector="none", crop=(0.25, 0.0, 0.75, 0.5), square=False), 16)
-    assert found and box == (30, 0, 60, 40)
-    assert crop_face(blank, FaceOptions(detector="none"), 16)[2] == (0, 0, 120, 80)
+    face = FacePipeline(FaceOptions(on_no_face="center"), 32).training_face(blank)
+    assert not face.found and face.box == (20, 0, 80, 80) and face.crop.shape == (32, 32, 1)
+    assert FacePipeline(FaceOptions(on_no_face="skip"), 32).training_face(blank) is None
+    opts = FaceOptions(detector="none", crop=(0.25, 0.0, 0.75, 0.5), square=False)
+    face = FacePipeline(opts, 16).training_face(blank)
+    assert face.found and face.box == (30, 0, 60, 40)
+    assert FacePipeline(FaceOptions(detector="none"), 16).training_face(blank).box == (0, 0, 120, 80)
 
 
 def test_model_detectors_name_where_to_get_the_files(tmp_path):
@@ -170,11 +171,11 @@ def test_detector_built_once_per_worker_process(monkeypatch, tmp_path):
     path = str(write(tmp_path / "a.png", face(120, 120)))
     opts = FaceOptions()
     for _ in range(5):
-        crop_face(load_image(path), opts, 32)
+        FacePipeline(opts, 32).training_face(load_image(path))
     assert faces_mod.BUILT["haar"] == 1  # in this process, once for many images
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(2, mp_context=ctx, initializer=_init_worker, initargs=(opts,)) as pool:
-        seen = list(pool.map(_probe, [(path, False, opts, 32, "gray")] * 24, chunksize=2))
+        seen = list(pool.map(_probe, [(path, False, FacePipeline(opts, 32))] * 24, chunksize=2))
     assert {built for _, built in seen} == {1}  # every worker: one detector, however many images it cropped
 
 

@@ -352,7 +352,8 @@ def test_multirun_over_emotions(tmp_path, kdef_root):
 @pytest.fixture
 def classifier_ckpt(tmp_path) -> Path:
     """A real train.py-style run folder: the composed train config in .hydra/config.yaml and a Lightning
-    checkpoint of ClassifierModule (random weights, one optimizer step on random data)."""
+    checkpoint of ClassifierModule (random weights, one optimizer step on random data). Its faces are whole
+    images (faces=none): GAN evaluation crops with the classifier's own face pipeline."""
     from hydra.utils import instantiate
 
     cfg = compose_cfg(
@@ -360,6 +361,7 @@ def classifier_ckpt(tmp_path) -> Path:
             "backbone=resnet10t",
             "backbone.pretrained=false",
             "backbone.input_size=32",
+            "faces=none",
             "logger=none",
             f"paths.root_dir={tmp_path}",
         ]
@@ -438,6 +440,7 @@ def test_gan_eval_names_missing_run_config(tmp_path, classifier_ckpt):
     moved.write_bytes(classifier_ckpt.read_bytes())
     with pytest.raises(FileNotFoundError, match="gan_eval.run_config"):
         load_classifier(moved)
-    model, inputs = load_classifier(moved, str(classifier_ckpt.parent.parent / ".hydra" / "config.yaml"))
-    assert inputs == {"image_size": 32, "color": "gray", "class_names": list(CLASSES)}
+    model, pipeline = load_classifier(moved, str(classifier_ckpt.parent.parent / ".hydra" / "config.yaml"))
+    assert (pipeline.size, pipeline.color, pipeline.faces.detector) == (32, "gray", "none")
+    assert list(model.hparams.class_names) == list(CLASSES)
     assert model(torch.zeros(2, 1, 32, 32, dtype=torch.uint8)).shape == (2, 7)

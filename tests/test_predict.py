@@ -7,28 +7,22 @@ from pathlib import Path
 
 import cv2
 import pytest
-from omegaconf import OmegaConf
 from skimage import data as skdata
 
 from fer.predict import main
-from train import train
 
 
 @pytest.fixture
-def trained_run(cfg_demo) -> Path:
-    results = train(cfg_demo)
-    run = Path(cfg_demo.paths.output_dir)
-    (run / ".hydra").mkdir(exist_ok=True)
-    OmegaConf.save(cfg_demo, run / ".hydra" / "config.yaml")  # what @hydra.main writes beside every run
-    return Path(results["best_checkpoint"] or run / "checkpoints" / "last.ckpt")
+def checkpoint(trained_run) -> Path:
+    return trained_run[1]  # conftest: one demo run per session
 
 
-def test_predict_prints_one_line_per_face_and_reports_bad_files(trained_run, tmp_path, capsys):
+def test_predict_prints_one_line_per_face_and_reports_bad_files(checkpoint, tmp_path, capsys):
     photos = tmp_path / "photos"
     photos.mkdir()
     cv2.imwrite(str(photos / "astronaut.png"), cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
     (photos / "broken.jpg").write_bytes(b"")
-    assert main(["--checkpoint", str(trained_run), "--detector", "haar", str(photos)]) == 0
+    assert main(["--checkpoint", str(checkpoint), "--detector", "haar", str(photos)]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     faces = [r for r in rows if "probs" in r]
     assert len(faces) == 1 and faces[0]["face_found"]
@@ -39,24 +33,23 @@ def test_predict_prints_one_line_per_face_and_reports_bad_files(trained_run, tmp
     assert "broken.jpg" in bad["error"]
 
 
-def test_predict_names_a_missing_path(trained_run, tmp_path, capsys):
-    assert main(["--checkpoint", str(trained_run), str(tmp_path / "nowhere")]) == 2
+def test_predict_names_a_missing_path(checkpoint, tmp_path, capsys):
+    assert main(["--checkpoint", str(checkpoint), str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
 
 
-def test_predict_exits_non_zero_when_every_input_fails(trained_run, tmp_path, capsys):
+def test_predict_exits_non_zero_when_every_input_fails(checkpoint, tmp_path, capsys):
     (tmp_path / "broken.jpg").write_bytes(b"")
-    assert main(["--checkpoint", str(trained_run), str(tmp_path / "broken.jpg")]) == 1
+    assert main(["--checkpoint", str(checkpoint), str(tmp_path / "broken.jpg")]) == 1
     assert "no face was predicted" in capsys.readouterr().err
 
 
-def test_a_truncated_or_foreign_checkpoint_is_a_clear_error_that_never_suggests_unsafe_loading(trained_run, tmp_path):
+def test_a_truncated_or_foreign_checkpoint_is_a_clear_error_that_never_suggests_unsafe_loading(checkpoint, tmp_path):
     import subprocess
     import sys
 
-    run = trained_run.parent.parent
-    for name, payload in [("truncated.ckpt", trained_run.read_bytes()[:5000]), ("notes.ckpt", b"not a checkpoint")]:
-        bad = run / "checkpoints" / name
+    for name, payload in [("truncated.ckpt", checkpoint.read_bytes()[:5000]), ("notes.ckpt", b"not a checkpoint")]:
+        bad = tmp_path / name
         bad.write_bytes(payload)
         p = subprocess.run(
             [sys.executable, "-m", "fer.predict", "--checkpoint", str(bad), str(tmp_path)],

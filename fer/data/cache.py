@@ -20,12 +20,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from fer.config_checks import check_image_size
-from fer.data.faces import FaceOptions, crop_face, get_detector
-from fer.data.images import BadImageError, load_image
+from fer.data.faces import FaceOptions, get_detector
+from fer.data.images import BadImageError
+from fer.data.pipeline import FacePipeline
 from fer.data.samples import Sample
 from fer.procs import file_lock, worker_pool
 from fer.storage import disk_full_error, is_disk_full, require_free_space, reserve
@@ -86,16 +86,14 @@ def _init_worker(faces: FaceOptions) -> None:
 
 def _crop_one(args) -> tuple[np.ndarray | None, bool | None, str | None, bool]:
     """(face or None, face found (None: unreadable image), reason when no face is returned, source all black)."""
-    path, gray_source, faces, size, color = args
+    path, gray_source, pipeline = args
     try:
-        img = load_image(path, "gray" if gray_source else color)
+        img = pipeline.load(path, gray_source)
     except BadImageError as e:
         return None, None, str(e), False
-    if gray_source and color == "rgb":
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
     black = int(img.max()) == 0
     try:
-        face, found, _ = crop_face(img, faces, size)
+        face = pipeline.training_face(img)  # the one face pipeline, as prediction uses it (fer.data.pipeline)
     except BadImageError as e:
         return None, None, f"{path}: {e}", black
     if face is None:
@@ -105,16 +103,13 @@ def _crop_one(args) -> tuple[np.ndarray | None, bool | None, str | None, bool]:
             f"{path}: no face found (faces.on_no_face=skip; use center to keep it as a centre crop)",
             black,
         )
-    if face.ndim == 2:
-        face = face[:, :, None]
-    elif color == "rgb":
-        face = face[:, :, ::-1]  # BGR -> RGB once, here
-    return np.ascontiguousarray(face), found, None, black
+    return face.crop, face.found, None, black
 
 
 def crop_all(samples: list[Sample], faces: FaceOptions, size: int, color: str, workers: int) -> Iterator[tuple]:
     """`_crop_one` results in sample order: a process pool (one detector per worker) or a plain loop."""
-    jobs = [(s.path, _gray_source(s), faces, size, color) for s in samples]
+    pipeline = FacePipeline(faces, size, color)
+    jobs = [(s.path, _gray_source(s), pipeline) for s in samples]
     if workers <= 1 or len(jobs) < POOL_MIN_IMAGES:
         get_detector(faces)
         yield from map(_crop_one, jobs)

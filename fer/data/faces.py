@@ -22,7 +22,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer.data.images import BadImageError
 from fer.errors import UserError
 
 DETECTORS = ("haar", "opencv_dnn", "yunet", "none")
@@ -274,18 +273,3 @@ def locate_face(image: np.ndarray, opts: FaceOptions) -> tuple[tuple[int, int, i
     if opts.on_no_face == "skip":
         return None, False
     return center_box(h, w), False
-
-
-def crop_face(image: np.ndarray, opts: FaceOptions, size: int) -> tuple[np.ndarray | None, bool, tuple | None]:
-    """Crop the (largest) face and resize to size x size. Returns (crop or None, face found, box)."""
-    box, found = locate_face(image, opts)
-    if box is None:
-        return None, False, None
-    face = crop_box(image, box)
-    if face.size == 0:  # a fixed crop of a tiny image (e.g. 1x1) rounds to no pixel: the image is unusable
-        h, w = image.shape[:2]
-        raise BadImageError(
-            f"{w}x{h} pixels: too small for the face crop box {list(box)}; delete the image or drop faces.crop"
-        )
-    interp = cv2.INTER_AREA if face.shape[0] > size else cv2.INTER_LINEAR
-    return cv2.resize(face, (size, size), interpolation=interp), found, box

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 COLORS = ("gray", "rgb")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm"}
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, never a silently padded image
 ALPHA_BACKGROUND = (255, 255, 255)  # transparent pixels are composited onto white, as most viewers show them
 

@@ -1,4 +1,4 @@
-"""Loading a trained classifier from a train.py checkpoint and its run's saved Hydra config."""
+"""Loading a trained classifier from a train.py checkpoint (self-describing; older ones with their run's config)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import zipfile
 from pathlib import Path
 
 import hydra
+import torch
 from omegaconf import OmegaConf
 
+from fer.data.pipeline import FacePipeline
 from fer.errors import UserError
 from fer.models.classifier import ClassifierModule
 
@@ -34,37 +36,61 @@ def find_run_config(checkpoint: Path, run_config: str | None, option: str = "gan
     )
 
 
+def read_checkpoint(checkpoint: Path, option: str) -> dict:
+    """The checkpoint's contents, through torch's safe weights-only unpickler."""
+    if not checkpoint.is_file():
+        raise CheckpointError(
+            f"{option}={checkpoint} does not exist; pass a train.py checkpoint (<run folder>/checkpoints/*.ckpt)"
+        )
+    try:
+        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+            raise ValueError("no state_dict in it")
+        return ckpt
+    except (RuntimeError, OSError, ValueError, EOFError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        # Never retried with weights_only=False: that would run whatever code a foreign file carries.
+        raise CheckpointError(
+            f"{option}={checkpoint} is not a readable train.py checkpoint ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else 'no detail'}); it may be truncated (an interrupted copy) or "
+            "another kind of file: pass a checkpoint from <run folder>/checkpoints/"
+        ) from None
+
+
 def load_classifier(
     checkpoint: str | Path,
     run_config: str | None = None,
     options: tuple[str, str] = ("gan_eval.checkpoint", "gan_eval.run_config"),
-) -> tuple[ClassifierModule, dict]:
-    """A ClassifierModule from a train.py checkpoint; returns it (eval mode) and its input settings.
-    `options` name the checkpoint and run-config settings as the caller's user knows them."""
+) -> tuple[ClassifierModule, FacePipeline]:
+    """A ClassifierModule (evaluation mode, CPU) from a train.py checkpoint, and the face pipeline it was trained
+    with. The checkpoint describes itself (`inference`); a checkpoint written before it did needs its run's
+    `.hydra/config.yaml` (beside it, or `run_config`). `options` name the two settings as the caller's user knows
+    them."""
+    from fer.inference import pipeline_from_config
+
     checkpoint = Path(checkpoint).expanduser()
-    if not checkpoint.is_file():
-        raise CheckpointError(
-            f"{options[0]}={checkpoint} does not exist; pass a train.py checkpoint (<run folder>/checkpoints/*.ckpt)"
-        )
-    run_cfg = OmegaConf.load(find_run_config(checkpoint, run_config, options[1]))
+    ckpt = read_checkpoint(checkpoint, options[0])
+    hparams = dict(ckpt.get("hyper_parameters") or {})
+    inference = hparams.get("inference")
+    run_cfg = None
+    if inference:
+        net_cfg = inference["net"]
+    else:
+        run_cfg = OmegaConf.load(find_run_config(checkpoint, run_config, options[1]))
+        net_cfg = run_cfg.model.net
     # The trained weights come from the checkpoint: never fetch ImageNet weights to build the network.
-    net = hydra.utils.instantiate(run_cfg.model.net, pretrained=False, checkpoint_path=None)
-    # Evaluation only: no optimizer (the checkpoint's hyperparameters hold plain values, so it loads safely).
+    net = hydra.utils.instantiate(net_cfg, pretrained=False, checkpoint_path=None)
+    # Evaluation only: no optimizer; compiling would only slow a single use down.
+    model = ClassifierModule(net=net, optimizer=None, **{**hparams, "compile": False})
+    model.on_load_checkpoint(ckpt)
     try:
-        model = ClassifierModule.load_from_checkpoint(
-            checkpoint, net=net, optimizer=None, map_location="cpu", weights_only=True
-        )
-    except (RuntimeError, OSError, ValueError, EOFError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
-        # Never retried with weights_only=False: that would run whatever code a foreign file carries.
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
         raise CheckpointError(
-            f"{options[0]}={checkpoint} is not a readable train.py checkpoint ({type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else 'no detail'}); it may be truncated (an interrupted copy) or "
-            "another kind of file: pass a checkpoint from <run folder>/checkpoints/"
+            f"{options[0]}={checkpoint}: its weights do not fit the network it describes ({str(e).splitlines()[0]})"
         ) from None
     model.eval()
-    inputs = {
-        "image_size": int(run_cfg.data.image_size),
-        "color": str(run_cfg.data.color),
-        "class_names": list(model.hparams.class_names),
-    }
-    return model, inputs
+    if inference:
+        pipeline = FacePipeline.from_dict(inference["pipeline"])
+    else:
+        pipeline = pipeline_from_config(run_cfg, *model.input_stats())
+    return model, pipeline

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
 from timm.data import Mixup, resolve_model_data_config
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
@@ -66,6 +67,7 @@ class ClassifierModule(pl.LightningModule):
         tta_flip: bool = False,
         channels_last: bool = False,
         compile: bool = False,
+        inference: dict | None = None,  # fer.inference.describe_run: what prediction needs (saved in checkpoints)
     ):
         super().__init__()
         # Plain lists (Hydra passes ListConfig): checkpoints must load with torch.load(weights_only=True).
@@ -97,10 +99,19 @@ class ClassifierModule(pl.LightningModule):
         self.predict_outputs: tuple[torch.Tensor, torch.Tensor] | None = None
         self._collected: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         self.val_history: dict[int, dict] = {}  # epoch -> validation summary (kept in checkpoints)
+        if inference is not None:
+            self.describe(inference)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         if compile:  # in place: the state_dict keys (and so checkpoints) stay those of the plain net
             self.net.compile()
+
+    def describe(self, inference: dict) -> None:
+        """Keep what prediction needs in the checkpoint (`fer.inference.describe_run`), the face pipeline with this
+        backbone's mean/std. Set after construction by train.py: Hydra would instantiate the network config in it."""
+        inference = OmegaConf.to_container(inference) if isinstance(inference, DictConfig) else dict(inference)
+        mean, std = self.input_stats()
+        self.hparams["inference"] = {**inference, "pipeline": {**inference["pipeline"], "mean": mean, "std": std}}
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 (B, C, H, W) -> float, grey replicated to the trunk's channels, normalized with timm's mean/std."""
@@ -112,6 +123,18 @@ class ClassifierModule(pl.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.normalize(x))
+
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities of uint8 crops as the test sets are scored (with `tta_flip`, the mean of each
+        image's and its mirror's); prediction and export use this same function."""
+        probs = self(x).softmax(-1)
+        if self.hparams.tta_flip:
+            probs = (probs + self(x.flip(-1)).softmax(-1)) / 2
+        return probs
+
+    def input_stats(self) -> tuple[list[float], list[float]]:
+        """The backbone's mean and std for pixels in [0, 1]."""
+        return (self.mean / 255).flatten().tolist(), (self.std / 255).flatten().tolist()
 
     def in_training_loop(self) -> bool:
         """True for the fit loop's training batches; a module outside a Trainer is evaluating."""
@@ -195,12 +218,6 @@ class ClassifierModule(pl.LightningModule):
             "recall": dict(zip(self.hparams.class_names, m["recall"].tolist(), strict=False)),
             "confusion": m["cm"].tolist(),
         }
-
-    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        """Class probabilities as the test sets score them."""
-        if self.hparams.tta_flip:  # test-time augmentation: mean of the image's and its mirror's probabilities
-            return (self(x).softmax(-1) + self(x.flip(-1)).softmax(-1)) / 2
-        return self(x).softmax(-1)
 
     def _collect(self, key: int, probs: torch.Tensor, y: torch.Tensor) -> None:
         self._collected.setdefault(key, []).append((probs.detach().float().cpu(), y.detach().cpu()))

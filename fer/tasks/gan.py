@@ -34,6 +34,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from fer.classes import CLASSES, class_index
 from fer.data.cache import PreparedSet, file_lock
+from fer.data.catalogue import plain
+from fer.data.faces import FaceOptions
 from fer.data.sources import dataset_with_extras, load_source
 from fer.errors import ConfigError
 from fer.lifecycle import build_trainer, close_loggers, instantiate_dict, open_loggers
@@ -78,6 +80,12 @@ def class_faces(cfg: DictConfig, emotion: str) -> PreparedSet:
     return PreparedSet.concat(chosen)
 
 
+def effective_faces(cfg: DictConfig) -> dict[str, dict]:
+    """Per source, the face options its crops are made with: its catalogue entry's own over the global ones."""
+    parts = dataset_with_extras(cfg, cfg.gan.extra_sources, "gan.extra_sources")
+    return {n: FaceOptions.from_config({**plain(cfg.faces), **(c.get("faces") or {})}).key() for n, c in parts.items()}
+
+
 def settings_key(cfg: DictConfig, faces: PreparedSet) -> tuple[str, dict]:
     """Everything that changes what a GAN learns (not its epoch budget, not the sampling): the run folder key."""
     g = cfg.gan
@@ -87,7 +95,7 @@ def settings_key(cfg: DictConfig, faces: PreparedSet) -> tuple[str, dict]:
         "color": g.color,
         "batch_size": g.batch_size,
         "seed": cfg.seed,
-        "faces": OmegaConf.to_container(cfg.faces, resolve=True),
+        "faces": effective_faces(cfg),
         "train_files": hashlib.sha256("\n".join(sorted(s.path for s in faces.samples)).encode()).hexdigest(),
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12], settings

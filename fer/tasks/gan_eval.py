@@ -55,12 +55,10 @@ def mean_pairwise(f: torch.Tensor) -> float:
     return float(d[torch.triu(torch.ones_like(d, dtype=torch.bool), 1)].mean())
 
 
-def real_faces(cfg: DictConfig, size: int, color: str) -> PreparedSet:
+def real_faces(cfg: DictConfig, size: int, color: str, faces) -> PreparedSet:
     e = cfg.gan_eval
     parts = dataset_with_extras(cfg, e.extra_sources, "gan_eval.extra_sources")
-    return PreparedSet.concat(
-        [load_source(n, c, cfg.faces, size, color, cfg.paths.cache_dir) for n, c in parts.items()]
-    )
+    return PreparedSet.concat([load_source(n, c, faces, size, color, cfg.paths.cache_dir) for n, c in parts.items()])
 
 
 def evaluate_class(name, s_probs, s_feats, s_samples, r_feats, r_samples, label, e) -> tuple[dict, list[dict]]:
@@ -112,17 +110,19 @@ def evaluate_class(name, s_probs, s_feats, s_samples, r_feats, r_samples, label,
 def run(cfg: DictConfig) -> dict:
     e = cfg.gan_eval
     out_dir = Path(cfg.out_dir).expanduser()
-    model, inputs = load_classifier(e.checkpoint, e.run_config)
-    if tuple(inputs["class_names"]) != CLASSES:
-        raise ValueError(f"{e.checkpoint}: classifier classes {inputs['class_names']} differ from {list(CLASSES)}")
+    model, pipeline = load_classifier(e.checkpoint, e.run_config)
+    class_names = list(model.hparams.class_names)
+    if tuple(class_names) != CLASSES:
+        raise ValueError(f"{e.checkpoint}: classifier classes {class_names} differ from {list(CLASSES)}")
     device = torch.device("cuda" if torch.cuda.is_available() and e.device != "cpu" else "cpu")
     model.to(device)
-    size, color = inputs["image_size"], inputs["color"]
+    # The classifier's own face pipeline: its crop size and colour, its face options under the sources' own
+    size, color, faces = pipeline.size, pipeline.color, pipeline.to_dict()["faces"]
 
     samples_dir = Path(e.samples_dir).expanduser()
     gan_cfg = {**OmegaConf.to_container(cfg.sources.gan_q, resolve=True), "root": str(samples_dir)}
-    samples = load_source("gan_q", gan_cfg, cfg.faces, size, color, cfg.paths.cache_dir)
-    real = real_faces(cfg, size, color)
+    samples = load_source("gan_q", gan_cfg, faces, size, color, cfg.paths.cache_dir)
+    real = real_faces(cfg, size, color, faces)
     manifest = read_manifest(samples_dir).get("classes", {})
     s_probs, s_feats = embed(model, samples.images, e.batch_size, device)
     r_probs, r_feats = embed(model, real.images, e.batch_size, device)

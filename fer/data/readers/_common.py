@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from fer.classes import FOLDER_ALIASES
+from fer.data.images import IMAGE_SUFFIXES
 from fer.data.samples import DatasetLayoutError, Sample
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm"}
 JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"}
 SHOWN = 5  # skipped files named in a warning; the full list is in the reader's `.skipped` (and JSON reports)
 # Class-folder names: ours, the KDEF/JAFFE codes, and the spellings found in shared datasets (case-insensitive).
