@@ -66,6 +66,12 @@ def apply_temperature(probs, T: float) -> np.ndarray:
     return softmax(logp / T, axis=1)
 
 
+def at_bound(temperature: float) -> bool:
+    """Whether a fitted T sits at the edge of `T_BOUNDS`: the validation set did not determine it (e.g. every
+    validation image right, where the NLL keeps falling as T -> 0), so scaled figures would mean nothing."""
+    return not T_BOUNDS[0] * 1.01 < temperature < T_BOUNDS[1] * 0.99
+
+
 def fit_temperature(probs, labels) -> float:
     """The T in `T_BOUNDS` minimising the NLL of `apply_temperature(probs, T)` (searched on log T)."""
     from scipy.optimize import minimize_scalar

@@ -125,6 +125,7 @@ def aggregate(runs: list[RunRecord], figures: list[dict] | None = None) -> list[
                     "ece_ts": _mean([f.ece_ts for f in figs]),
                     "temperature": _mean([f.temperature for f in figs]),
                     "calibrated_runs": sum(f.ece is not None for f in figs),
+                    "scaled_runs": sum(f.ece_ts is not None for f in figs),
                     "images": sorted({res.get("n") for _, res, _ in triples}, key=str),
                     "seeds": sorted({r.seed for r, _, _ in triples}, key=str),
                     "split_seeds": sorted({r.split_seed for r, _, _ in triples}, key=str),
@@ -259,9 +260,12 @@ def calibration_markdown(rows: list[dict], show_setting: bool) -> str:
         "## Calibration\n",
         "Expected calibration error in % (mean over the runs; 15 equal-width confidence bins, L1): how far the "
         "model's confidence is from its accuracy. ECE (T): after temperature scaling, T fitted on the validation "
-        "predictions only (mean T shown).\n",
-        "| variant | backbone | " + ("setting | " if show_setting else "") + "test set | runs | ECE | ECE (T) | T |",
-        "|---|---|" + ("---|" if show_setting else "") + "---|---|---|---|---|",
+        "predictions only (mean T shown), over the runs whose validation set determined T (T runs): a T at the edge "
+        "of its range (e.g. every validation image right) is left out.\n",
+        "| variant | backbone | "
+        + ("setting | " if show_setting else "")
+        + "test set | runs | ECE | T runs | ECE (T) | T |",
+        "|---|---|" + ("---|" if show_setting else "") + "---|---|---|---|---|---|",
     ]
     for r in rows:
         if not r["calibrated_runs"]:
@@ -269,7 +273,7 @@ def calibration_markdown(rows: list[dict], show_setting: bool) -> str:
         setting = f"{r['setting'] or '-'} | " if show_setting else ""
         lines.append(
             f"| {r['variant']} | {r['backbone']} | {setting}{r['test_name']} | {r['calibrated_runs']} "
-            f"| {_f(r['ece'])} | {_f(r['ece_ts'])} | {_f(r['temperature'])} |"
+            f"| {_f(r['ece'])} | {r['scaled_runs']} | {_f(r['ece_ts'])} | {_f(r['temperature'])} |"
         )
     return "\n".join(lines) + "\n\n"
 

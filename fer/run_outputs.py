@@ -17,6 +17,7 @@ from fer.calibration import (
     N_BINS,
     T_BOUNDS,
     apply_temperature,
+    at_bound,
     expected_calibration_error,
     fit_temperature,
     nll,
@@ -68,9 +69,11 @@ def calibrate(record: RunRecord, preds: dict[str, Predictions]) -> float | None:
     temperature = None
     if val is not None:
         temperature = fit_temperature(val.probs, val.labels)
-        if not T_BOUNDS[0] * 1.01 < temperature < T_BOUNDS[1] * 0.99:
+        bounded = at_bound(temperature)
+        if bounded:
             log.info(
-                "temperature scaling: T=%.3g is at the edge of its range %s (a model near chance?)",
+                "temperature scaling: T=%.3g is at the edge of its range %s (validation all right, or a model near "
+                "chance): not determined by the validation set, so no scaled figures are reported",
                 temperature,
                 T_BOUNDS,
             )
@@ -81,7 +84,10 @@ def calibrate(record: RunRecord, preds: dict[str, Predictions]) -> float | None:
             "val_images": len(val),
             "method": "T minimising the NLL of softmax(log p / T) on the validation predictions",
             "n_bins": N_BINS,
+            "at_bound": bounded,
         }
+        if bounded:
+            temperature = None
     for name, p in preds.items():
         if name not in record.tests:
             continue

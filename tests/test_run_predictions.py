@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from fer.calibration import (
     apply_temperature,
+    at_bound,
     expected_calibration_error,
     fit_temperature,
     nll,
@@ -45,7 +46,8 @@ def test_a_run_writes_predictions_of_each_test_set_and_validation(demo_run, caps
         assert len(p) == r["n"] > 0
         assert p.accuracy() == pytest.approx(r["acc"], abs=1e-6)  # every figure can be recomputed from the file
         assert r["ece"] == pytest.approx(expected_calibration_error(p.probs, p.labels), abs=1e-4)
-        assert {"ece_ts", "nll", "nll_ts"} <= r.keys()
+        # scaled figures only with a temperature the validation set determined (this tiny model is near chance)
+        assert ("ece_ts" in r and "nll_ts" in r) != saved["calibration"]["at_bound"] and "nll" in r
         assert Image.open(out / f"calibration_{name}.png").format == "PNG"
     assert len(preds["val"]) == saved["split"]["images"]["val"]  # the whole validation set
     assert saved["metrics"]["val/ece"] == pytest.approx(
@@ -137,6 +139,13 @@ def test_ece_is_near_zero_when_calibrated_and_large_when_over_confident():
     over, y_over = synthetic(20000, 0, sharpen=3.0)
     assert expected_calibration_error(calibrated, y) < 0.02
     assert expected_calibration_error(over, y_over) > 0.1
+
+
+def test_a_temperature_at_the_edge_of_its_range_is_not_determined():
+    y = np.arange(70) % 7
+    confident_and_right = np.eye(7)[y] * 0.9 + 0.1 / 7  # every prediction right: the NLL falls as T -> 0
+    t = fit_temperature(confident_and_right, y)
+    assert at_bound(t) and not at_bound(1.0)
 
 
 def test_temperature_fitted_on_one_half_calibrates_the_other_and_keeps_every_prediction():

@@ -93,6 +93,7 @@ class ClassifierModule(pl.LightningModule):
         self.train_loss = MeanMetric()  # epoch mean of the training loss, weighted by batch size
         self.test_metrics = nn.ModuleList([make_metrics(n) for _ in test_names])
         self.test_results: dict[str, dict] = {}
+        self._test_index = list(range(len(test_names)))  # loader -> test set; the served ones at test start
         # Per-image outputs, in loader order (loaders are not shuffled): test set -> (probabilities, labels) after
         # testing, and the predict loop's (probabilities, labels) (train.py predicts the validation set).
         self.test_outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}

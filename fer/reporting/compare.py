@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import defaultdict
 
 import numpy as np
@@ -46,11 +47,29 @@ def _overrides(run: LoadedRun) -> dict[str, str]:
     return out
 
 
+def canonical(value) -> str:
+    """One spelling per value, as Hydra parses it: a sweep over `false,true` records `False` and `True`, and
+    `0.50` is `0.5`."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    if not isinstance(value, str):
+        parsed = value
+    else:
+        try:
+            parsed = OverridesParser.create().parse_override(f"k={value}").value()
+        except HydraException:
+            return value
+    if isinstance(parsed, bool) or parsed is None:
+        return str(parsed).lower()
+    return json.dumps(parsed) if isinstance(parsed, int | float) else str(parsed)
+
+
 def value_of(run: LoadedRun, key: str) -> str | None:
     value = _overrides(run).get(key)
     if value is None and key in RECORD_FIELD:
         value = getattr(run.record, RECORD_FIELD[key])
-    return None if value is None else str(value)
+    return None if value is None else canonical(value)
 
 
 def label(key: str, value: str) -> str:
@@ -85,6 +104,7 @@ def select(runs: list[LoadedRun], key: str, a: str, b: str) -> tuple[list[Loaded
     if not seen:
         keys = sorted({k for run in runs for k in _overrides(run)} | set(RECORD_FIELD))
         raise CompareError(f"--compare {key}: no run sets {key}; keys seen in the runs' overrides: {', '.join(keys)}")
+    a, b = canonical(a), canonical(b)
     missing = [v for v in (a, b) if v not in seen]
     if missing:
         values = ", ".join(f"{v} ({n} run{'s' if n > 1 else ''})" for v, n in sorted(seen.items()))

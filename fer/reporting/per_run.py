@@ -39,14 +39,17 @@ def _pct(v) -> float | None:
 
 
 def temperature_of(run: LoadedRun, preds: dict[str, Predictions]) -> float | None:
-    """The run's temperature: recorded by the run (fitted on validation), else fitted here on `val.csv`."""
-    recorded = (getattr(run.record, "calibration", None) or {}).get("temperature")
-    if recorded is not None:
-        return float(recorded)
-    val = preds.get(VAL)
-    if val is not None and len(val):
-        return calibration.fit_temperature(val.probs, val.labels)
-    return None
+    """The run's temperature: recorded by the run (fitted on validation), else fitted here on `val.csv`; None
+    when there is none or it sits at the edge of its range (not determined by the validation set)."""
+    recorded = getattr(run.record, "calibration", None) or {}
+    if recorded.get("temperature") is not None:
+        temperature = float(recorded["temperature"])
+    else:
+        val = preds.get(VAL)
+        if val is None or not len(val):
+            return None
+        temperature = calibration.fit_temperature(val.probs, val.labels)
+    return None if calibration.at_bound(temperature) else temperature  # not determined: no scaled figures
 
 
 def run_figures(run: LoadedRun, n_boot: int = stats.N_BOOT, seed: int = 0) -> tuple[dict[str, RunFigures], str]:
@@ -56,7 +59,7 @@ def run_figures(run: LoadedRun, n_boot: int = stats.N_BOOT, seed: int = 0) -> tu
         preds = load_run_predictions(run.run_dir)
     except (PredictionsError, OSError) as e:
         preds, problem = {}, f"{run.run_dir}: {e}"
-    temperature = None
+    temperature = temperature_of(run, preds)  # None: no validation-determined T, so no scaled figures
     out = {}
     for name, res in (record.tests or {}).items():
         p = preds.get(name)
@@ -66,7 +69,8 @@ def run_figures(run: LoadedRun, n_boot: int = stats.N_BOOT, seed: int = 0) -> tu
             stats.Interval(_pct(res.get("f1"))),
             res.get("n"),
             ece=_pct(res.get("ece")),
-            ece_ts=_pct(res.get("ece_ts")),
+            ece_ts=_pct(res.get("ece_ts")) if temperature is not None else None,
+            temperature=temperature,
         )
         if p is not None and len(p):
             s = stats.bootstrap_scores(p.labels, p.preds, len(p.class_names), p.subjects, n_boot, seed)
@@ -74,13 +78,10 @@ def run_figures(run: LoadedRun, n_boot: int = stats.N_BOOT, seed: int = 0) -> tu
             fig.predictions = p
             if fig.ece is None:
                 fig.ece = 100 * calibration.expected_calibration_error(p.probs, p.labels)
-            if fig.ece_ts is None:
-                temperature = temperature if temperature is not None else temperature_of(run, preds)
-                if temperature is not None:
-                    fig.ece_ts = 100 * calibration.expected_calibration_error(
-                        calibration.apply_temperature(p.probs, temperature), p.labels
-                    )
-        fig.temperature = (getattr(record, "calibration", None) or {}).get("temperature", temperature)
+            if fig.ece_ts is None and temperature is not None:
+                fig.ece_ts = 100 * calibration.expected_calibration_error(
+                    calibration.apply_temperature(p.probs, temperature), p.labels
+                )
         out[name] = fig
     return out, problem
 
