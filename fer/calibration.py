@@ -86,7 +86,10 @@ def fit_temperature(probs, labels) -> float:
         return float(-log_softmax(logp / np.exp(log_t), axis=1)[rows, labels].mean())
 
     res = minimize_scalar(loss, bounds=tuple(np.log(T_BOUNDS)), method="bounded", options={"xatol": 1e-4})
-    return float(np.exp(res.x))
+    # The bounded search stops short of an optimum that lies on a bound (the NLL still falling, or flat, there):
+    # a bound at least as good wins, and `at_bound` then says T was not determined
+    best = min([*np.log(T_BOUNDS), float(res.x)], key=loss)
+    return float(np.exp(best))
 
 
 def reliability_bins(probs, labels, n_bins: int = N_BINS) -> dict[str, np.ndarray]:
