@@ -120,22 +120,11 @@ class Predictions:
     def to_csv(self) -> str:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        keys = [k for k in GROUP_KEYS if k in self.groups]
-        w.writerow([*BASE_COLUMNS, *(f"p_{c}" for c in self.class_names), *keys])
-        names, preds = self.class_names, self.preds
-        for i in range(len(self)):
-            w.writerow(
-                [
-                    self.files[i],
-                    self.subjects[i],
-                    self.datasets[i],
-                    self.origins[i],
-                    names[self.labels[i]],
-                    names[preds[i]],
-                    *(f"{p:.6g}" for p in self.probs[i]),
-                    *(self.groups[k][i] for k in keys),
-                ]
-            )
+        header, rows = self.table()
+        w.writerow(header)
+        k = len(self.class_names)
+        first = len(BASE_COLUMNS)  # the probabilities follow the base columns: 6 significant digits suffice
+        w.writerows([*r[:first], *(f"{p:.6g}" for p in r[first : first + k]), *r[first + k :]] for r in rows)
         return buf.getvalue()
 
     def save(self, path: str | Path) -> None:
