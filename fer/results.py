@@ -116,7 +116,12 @@ def print_run_table(results: dict, log_lines: list[str] | None = None) -> None:
     out = Path(results["output_dir"])
     console.print(f"run folder: {out}\ncheckpoint: {results['best_checkpoint']}\nresults: {out / 'results.json'}")
     cal = results.get("calibration") or {}
-    if cal.get("temperature") is not None:
+    if cal.get("at_bound"):
+        console.print(
+            f"temperature scaling: T={cal['temperature']:.3g} is at the edge of its range: the "
+            f"{cal.get('val_images')} validation images do not determine it (all right?), so no scaled figures"
+        )
+    elif cal.get("temperature") is not None:
         console.print(
             f"temperature scaling: T={cal['temperature']:.3f}, fitted on {cal.get('val_images')} validation images "
             "(ECE (T-scaled) uses it)"

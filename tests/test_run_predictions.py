@@ -62,6 +62,8 @@ def test_a_run_writes_predictions_of_each_test_set_and_validation(demo_run, caps
     print_run_table(saved)
     printed = capsys.readouterr().out
     assert "ECE" in printed and "T=" in printed and "predictions:" in printed and "calibration_jaffe.png" in printed
+    said = "do not determine it" if saved["calibration"]["at_bound"] else "ECE (T-scaled) uses it"
+    assert said in " ".join(printed.split())  # the table says whether the scaled figures exist
 
 
 def test_without_a_checkpoint_or_test_sets_only_the_validation_predictions(tmp_path, synthetic_dir, caplog):
