@@ -28,6 +28,17 @@ def _pct(v) -> str:
     return f"{100 * float(v):.2f}%"
 
 
+def _face_boxes(faces: dict) -> str:
+    """How the crop box is found: a detector's box with its margin, or the fixed box / whole image (no detector)."""
+    if faces.get("detector") == "none":
+        where = f"fixed crop {faces['crop']} (fractions of width and height)" if faces.get("crop") else "whole image"
+        return f"{where}, square {faces.get('square')}."
+    return (
+        f"each detected face's box (training used the largest) plus a margin of {faces.get('margin')} of its size "
+        f"on each side, square {faces.get('square')}; no face found: `{faces.get('on_no_face')}`."
+    )
+
+
 def _round(values) -> list[float]:
     return [round(float(v), 4) for v in values]
 
@@ -81,10 +92,7 @@ def model_card(meta: dict, filename: str) -> str:
         "",
         "## Preprocessing (the face pipeline of training)",
         "",
-        f"- Face detector `{faces.get('detector')}`"
-        + (f", fixed crop {faces.get('crop')} (fractions of width and height)" if faces.get("crop") else "")
-        + f"; margin {faces.get('margin')} of the face box on each side, square {faces.get('square')}; "
-        f"no face found: `{faces.get('on_no_face')}`.",
+        f"- Face detector `{faces.get('detector')}`: " + _face_boxes(faces),
         f"- Crop resized to {pipeline['size']} x {pipeline['size']} ({pipeline.get('resize')}), "
         f"{'grey' if pipeline['color'] == 'gray' else 'RGB'}.",
         f"- In the model: pixels / 255, minus mean {_round(pipeline['mean'])}, over std {_round(pipeline['std'])}"
