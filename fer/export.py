@@ -30,6 +30,7 @@ from torch import nn
 import fer
 from fer.data.pipeline import FacePipeline
 from fer.models.checkpoint import find_run_config, load_classifier
+from fer.utils import atomic_write_text
 
 FORMATS = ("onnx",)
 INPUT, OUTPUT = "crops", "probs"
@@ -175,7 +176,7 @@ def export(checkpoint: str | Path, out: str | Path | None = None, fmt: str = "on
     meta = describe(model, pipeline, checkpoint, run_config)
     export_onnx(model, pipeline, meta, out)
     card = out.with_suffix(".md")
-    _atomic(card, lambda tmp: Path(tmp).write_text(model_card(meta, out.name)))
+    atomic_write_text(card, model_card(meta, out.name))
     return out, card
 
 

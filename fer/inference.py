@@ -69,7 +69,6 @@ class Predictor:
 
     pipeline: FacePipeline
     class_names: list[str]
-    runtime: str = ""
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """(N, C, H, W) uint8 crops (`pipeline.batch`) -> (N, classes) probabilities."""
@@ -79,14 +78,11 @@ class Predictor:
 class TorchPredictor(Predictor):
     """A train.py checkpoint, in evaluation mode on the CPU."""
 
-    runtime = "torch"
-
     def __init__(self, checkpoint: str | Path, run_config: str | None = None):
         from fer.models.checkpoint import load_classifier
 
         self.model, self.pipeline = load_classifier(checkpoint, run_config, options=("--checkpoint", "--run-config"))
         self.class_names = list(self.model.hparams.class_names)
-        self.inference = dict(self.model.hparams.get("inference") or {})
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         import torch
@@ -98,8 +94,6 @@ class TorchPredictor(Predictor):
 class OnnxPredictor(Predictor):
     """An exported model (fer/export.py) on onnxruntime's CPU provider; its metadata gives the pipeline and the
     class names. `threads`: onnxruntime's intra-op threads (default: its own choice)."""
-
-    runtime = "onnxruntime"
 
     def __init__(self, path: str | Path, threads: int | None = None):
         import onnxruntime as ort

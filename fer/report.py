@@ -59,12 +59,6 @@ def column_of(test_name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------- aggregating
-def stats(values: list[float]) -> dict:
-    """Mean, sample standard deviation and variance (ddof=1; None for a single run), number of runs, and the
-    95% t-interval of the mean (`low`, `high`; None for a single run)."""
-    return fstats.summarize(values)
-
-
 def _f(v, digits: int = 2) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
@@ -97,9 +91,9 @@ def aggregate(runs: list[RunRecord], figures: list[dict] | None = None) -> list[
             for name, res in (r.tests or {}).items():
                 by_col[column_of(name)].append((r, res, figs.get(name)))
         for col, triples in sorted(by_col.items()):
-            s = stats([100 * res["acc"] for _, res, _ in triples])
+            s = fstats.summarize([100 * res["acc"] for _, res, _ in triples])
             recall = {
-                c: stats([100 * res["recall"][c] for _, res, _ in triples if c in (res.get("recall") or {})])
+                c: fstats.summarize([100 * res["recall"][c] for _, res, _ in triples if c in (res.get("recall") or {})])
                 for c in CLASSES
                 if any(c in (res.get("recall") or {}) for _, res, _ in triples)
             }

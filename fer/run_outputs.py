@@ -92,7 +92,6 @@ def calibrate(record: RunRecord, preds: dict[str, Predictions]) -> float | None:
         if name not in record.tests:
             continue
         r = record.tests[name]
-        r.setdefault("ece", expected_calibration_error(p.probs, p.labels))
         r["nll"] = nll(p.probs, p.labels)
         if temperature is not None:
             scaled = apply_temperature(p.probs, temperature)

@@ -19,6 +19,7 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from fer.calibration import N_BINS
 from fer.classes import CLASSES
 from fer.errors import ConfigError
 from fer.models.components.backbone import FERNet
@@ -32,7 +33,7 @@ def make_metrics(num_classes: int) -> MetricCollection:
             "recall": MulticlassRecall(num_classes, average="none"),
             "cm": MulticlassConfusionMatrix(num_classes),
             # top-label expected calibration error; fed probabilities (fer.calibration computes the same from files)
-            "ece": MulticlassCalibrationError(num_classes, n_bins=15, norm="l1"),
+            "ece": MulticlassCalibrationError(num_classes, n_bins=N_BINS, norm="l1"),  # as fer.calibration
         }
     )
 
