@@ -342,9 +342,10 @@ def figure(table: dict, path: Path, title: str) -> None:
     ax2.set_title("Real photo or generated? Detection accuracy")
     for ax in (ax1, ax2):
         ax.set_xticks(x, scopes, rotation=30, ha="right")
-        ax.set_ylim(0, 105)
+        ax.set_ylim(0, 122)
+        ax.set_yticks(range(0, 101, 20))
         ax.set_ylabel("% (95% interval over face subjects)")
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="upper center", ncol=3, frameon=False)
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
