@@ -238,7 +238,15 @@ def summary_rows(table: dict) -> list[dict]:
     return rows
 
 
-def markdown(study: Study, table: dict, raters: list[dict], agreement: dict, clf: dict | None, kept: bool) -> str:
+def markdown(
+    study: Study,
+    table: dict,
+    raters: list[dict],
+    agreement: dict,
+    clf: dict | None,
+    kept: bool,
+    subjects: dict[str, int],
+) -> str:
     m = study.meta
     flagged = [r["rater"] for r in raters if r["flagged"]]
     counted = [r for r in raters if kept or not r["flagged"]]
@@ -268,6 +276,10 @@ def markdown(study: Study, table: dict, raters: list[dict], agreement: dict, clf
         )
     o = table["overall"]
     lines += [
+        "",
+        f"Face subjects resampled: {subjects['real']} real, {subjects['generated']} generated (each generated face is "
+        "its own)."
+        + (" With fewer than 10 subjects on a side, its intervals say little." if min(subjects.values()) < 10 else ""),
         "",
         f'"Can\'t tell" answers: {_num(o["real"]["cant_tell"])}% on real faces, '
         f"{_num(o['generated']['cant_tell'])}% on generated ones (counted as wrong above).",
@@ -419,12 +431,14 @@ def report(
         "raters": out / "raters.csv",
         "figure": out / "report.png",
     }
-    atomic_write_text(files["report"], markdown(study, table, raters, agreement, clf, keep_flagged))
+    subjects = {k: len({subject_of(a) for a in rows if a["kind"] == k}) for k in KINDS}
+    atomic_write_text(files["report"], markdown(study, table, raters, agreement, clf, keep_flagged, subjects))
     atomic_write_text(files["summary"], csv_text(summary_rows(table)))
     atomic_write_text(files["images"], csv_text(images))
     atomic_write_text(files["answers"], csv_text(answers))
     atomic_write_text(files["raters"], csv_text(raters))
-    figure(table, files["figure"], f"Rating study {study.folder.name}: {len(rows)} answers, {len(raters)} raters")
+    counted = len({a["rater_id"] for a in rows})
+    figure(table, files["figure"], f"Rating study '{study.folder.name}': {len(rows)} answers from {counted} raters")
     result = {
         "files": files,
         "overall": {k: table["overall"][k]["acc"] for k in ("real", "generated", "detection")},

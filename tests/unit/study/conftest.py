@@ -1,19 +1,25 @@
-"""Study fixtures: small folders of faces per class, a study made from them once and copied per test, and a
-rater's browser stand-in over the framework's test client."""
+"""Study fixtures: small folders of faces per class, a study made from them once and copied per test, a
+rater's browser stand-in over the framework's test client, the real server in a process, a classifier checkpoint."""
 
 from __future__ import annotations
 
 import re
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
 from fer.classes import CLASSES
 
+ROOT = Path(__file__).resolve().parents[3]
 BASE_URL = "http://127.0.0.1:8000"
 HIDDEN = re.compile(r'<input type="hidden" name="(\w+)" (?:id="\w+" )?value="([^"]*)">')
 
@@ -78,3 +84,54 @@ class Rater:
         if response.status_code == 200:
             self.page = response
         return response
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(study_dir: Path) -> tuple[subprocess.Popen, str]:
+    """`python -m fer.study serve <study> --port P` (default host), waited for until it answers."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fer.study", "serve", str(study_dir), "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server stopped: {proc.stderr.read()}")
+        try:
+            if httpx.get(url + "/", timeout=1).status_code == 401:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("the server did not start in 30 s")
+
+
+def self_describing_checkpoint(path: Path) -> Path:
+    """A train.py-style checkpoint of the demo's network (random weights) that describes itself."""
+    import hydra
+    import torch
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    from fer.inference import describe_run
+    from tests.conftest import compose_cfg
+
+    cfg = compose_cfg(["experiment=demo", "logger=none", "backbone.input_size=32"])
+    torch.manual_seed(0)
+    model = hydra.utils.instantiate(cfg.model)
+    model.describe(describe_run(cfg))
+    hparams = {
+        k: OmegaConf.to_container(v, resolve=True) if isinstance(v, DictConfig | ListConfig) else v
+        for k, v in model.hparams.items()
+    }
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": hparams}, path)
+    return path

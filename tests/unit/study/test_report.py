@@ -8,12 +8,12 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
 
 from fer.classes import CLASSES
 from fer.study.create import create_study, invite
 from fer.study.db import Rater, Study
 from fer.study.report import report
+from tests.unit.study.conftest import self_describing_checkpoint
 
 
 def answer_all(study_dir: Path, name: str, rule) -> None:
@@ -141,26 +141,6 @@ def test_careless_raters_are_flagged_and_left_out(tmp_path, image_folders):
     assert "left out: dan" in result["files"]["report"].read_text()
     kept = report(out, keep_flagged=True)
     assert kept["flagged"] == ["dan"] and kept["overall"]["real"].estimate < 100.0
-
-
-def self_describing_checkpoint(path: Path) -> Path:
-    """A train.py-style checkpoint of the demo's network (random weights) that describes itself."""
-    import hydra
-    from omegaconf import DictConfig, ListConfig, OmegaConf
-
-    from fer.inference import describe_run
-    from tests.conftest import compose_cfg
-
-    cfg = compose_cfg(["experiment=demo", "logger=none", "backbone.input_size=32"])
-    torch.manual_seed(0)
-    model = hydra.utils.instantiate(cfg.model)
-    model.describe(describe_run(cfg))
-    hparams = {
-        k: OmegaConf.to_container(v, resolve=True) if isinstance(v, DictConfig | ListConfig) else v
-        for k, v in model.hparams.items()
-    }
-    torch.save({"state_dict": model.state_dict(), "hyper_parameters": hparams}, path)
-    return path
 
 
 def test_the_classifier_against_the_raters(study_dir, tmp_path):

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,39 +14,7 @@ import httpx
 import pytest
 
 from fer.study.create import invite
-from tests.unit.study.conftest import fields
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(study_dir: Path) -> tuple[subprocess.Popen, str]:
-    """`python -m fer.study serve <study> --port P` (default host), waited for until it answers."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fer.study", "serve", str(study_dir), "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the server stopped: {proc.stderr.read()}")
-        try:
-            if httpx.get(url + "/", timeout=1).status_code == 401:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("the server did not start in 30 s")
+from tests.unit.study.conftest import fields, start_server
 
 
 def stored_positions(study_dir: Path, rater: str) -> list[int]:
@@ -70,7 +36,7 @@ def answer(client: httpx.Client, page: httpx.Response) -> httpx.Response:
 
 def test_kill_9_loses_no_committed_answer_and_a_restart_continues(study_dir):
     tokens = {name: invite(study_dir, name) for name in ("ann", "bob")}
-    proc, url = start(study_dir)
+    proc, url = start_server(study_dir)
     try:
         bob = httpx.Client(base_url=url, follow_redirects=True, timeout=10)
         page = bob.get(f"/r/{tokens['bob']}")
@@ -116,7 +82,7 @@ def test_kill_9_loses_no_committed_answer_and_a_restart_continues(study_dir):
     assert ann_stored == list(range(len(ann_stored)))
     assert stored_positions(study_dir, "bob") == [0, 1]
 
-    proc, url = start(study_dir)
+    proc, url = start_server(study_dir)
     try:
         for name, done in (("ann", len(ann_stored)), ("bob", 2)):
             client = httpx.Client(base_url=url, follow_redirects=True, timeout=10)
