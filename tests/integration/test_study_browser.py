@@ -101,7 +101,7 @@ def browser():
     return webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
 
 
-def scripted_rater(url: str, link: str, seed: int) -> int:
+def scripted_rater(url: str, link: str, items: dict[str, tuple[str, str]], seed: int) -> int:
     """A rater over HTTP: right on most real faces, on fewer generated ones; the same answer when a face comes
     back. Returns the number of answers."""
     rnd = random.Random(seed)
@@ -113,7 +113,7 @@ def scripted_rater(url: str, link: str, seed: int) -> int:
             form = fields(page.text)
             item = form["item"]
             if item not in given:
-                kind, label = ITEMS[item]
+                kind, label = items[item]
                 right = rnd.random() < (0.85 if kind == "real" else 0.45)
                 expression = label if right else rnd.choice([*CLASSES, "cant_tell"])
                 spot = rnd.random() < 0.75
@@ -126,15 +126,13 @@ def scripted_rater(url: str, link: str, seed: int) -> int:
     return n
 
 
-ITEMS: dict[str, tuple[str, str]] = {}
-
-
 def test_create_invite_serve_rate_in_chromium_and_report(tmp_path, capsys):
-    from fer.synthetic import render
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
+
+    from fer.synthetic import render
 
     render("kdef", tmp_path / "synthetic" / "kdef", subjects=SUBJECTS, angles=("S",))
     samples = train_tiny_gan(tmp_path)
@@ -170,7 +168,7 @@ def test_create_invite_serve_rate_in_chromium_and_report(tmp_path, capsys):
     )
     assert summary["items"] == 28 and summary["classes"] == list(CLASSES) and summary["image_size"] == 64
     conn = sqlite3.connect(study / "study.sqlite")
-    ITEMS.update({r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, kind, label FROM items")})
+    items = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, kind, label FROM items")}
     real_subjects = {r[0] for r in conn.execute("SELECT subject FROM items WHERE kind = 'real'")}
     assert real_subjects == {"kdef:F03", "kdef:M03"}  # only the subjects the GAN never saw
 
@@ -209,7 +207,7 @@ def test_create_invite_serve_rate_in_chromium_and_report(tmp_path, capsys):
                 assert current() == item and checked("expression") is None and checked("judgement") is None
                 assert conn.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 3
                 press(digit, letter)
-            if not shot_taken and ITEMS[item][0] == "real":
+            if not shot_taken and items[item][0] == "real":
                 wait.until(lambda d: d.execute_script("return document.getElementById('face').naturalWidth") > 0)
                 driver.save_screenshot(str(shots / "study_rating.png"))
                 shot_taken = True
@@ -226,12 +224,13 @@ def test_create_invite_serve_rate_in_chromium_and_report(tmp_path, capsys):
         "JOIN raters r ON r.id = a.rater_id WHERE r.name = 'eve' ORDER BY a.position"
     ).fetchall()
     assert [r[0] for r in rows] == [0, 1, 2, 3, 4]
-    for (pos, item, expression, judged, confidence, ms), (t_item, t_expression, t_judgement) in zip(rows, typed):
+    for row, (t_item, t_expression, t_judgement) in zip(rows, typed, strict=True):
+        _, item, expression, judged, confidence, ms = row
         assert (item, expression) == (t_item, t_expression)
         assert f"{judged}-{'sure' if confidence == 2 else 'unsure'}" == t_judgement and ms > 0
 
     try:
-        assert [scripted_rater(url, links[f"r{k}"], seed=k) for k in (1, 2, 3)] == [29, 29, 29]
+        assert [scripted_rater(url, links[f"r{k}"], items, seed=k) for k in (1, 2, 3)] == [29, 29, 29]
     finally:
         proc.send_signal(signal.SIGINT)
         try:
