@@ -112,10 +112,11 @@ def transaction(conn: sqlite3.Connection, immediate: bool = True) -> Iterator[sq
     conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # also when COMMIT itself failed: the connection stays usable
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def init_db(path: Path, meta: dict, items: list[dict]) -> None:
