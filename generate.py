@@ -12,9 +12,12 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from fer.config_checks import check_config
+from fer.engine.config_checks import check_config
+from fer.engine.lifecycle import task_wrapper
 from fer.errors import ConfigError
-from fer.lifecycle import task_wrapper
+from fer.runs.resolvers import register_resolvers
+
+register_resolvers()  # ${fer_job_dir:...}, ${fer_cwd:}, ${max:...} in conf/, in every job process
 
 log = logging.getLogger(__name__)
 

@@ -14,15 +14,17 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-import fer  # noqa: F401  (registers the config's resolvers: fer_job_dir, fer_cwd, max)
-from fer.config_checks import check_config
+from fer.engine.config_checks import check_config
+from fer.engine.lifecycle import build_trainer, instantiate_dict, open_loggers, task_wrapper
+from fer.engine.results import print_run_table, run_results
+from fer.engine.resume import finish_part, resume_checkpoint, start_part
+from fer.engine.run_outputs import write_run_outputs
 from fer.errors import ConfigError
-from fer.inference import describe_run
-from fer.lifecycle import build_trainer, instantiate_dict, open_loggers, task_wrapper
-from fer.results import print_run_table, run_results
-from fer.resume import finish_part, resume_checkpoint, start_part
-from fer.run_outputs import write_run_outputs
-from fer.runs import check_same_run, read_record
+from fer.runs.description import describe_run
+from fer.runs.record import check_same_run, read_record
+from fer.runs.resolvers import register_resolvers
+
+register_resolvers()  # ${fer_job_dir:...}, ${fer_cwd:}, ${max:...} in conf/, in every job process
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,9 @@ def train(cfg: DictConfig) -> dict:
     datamodule.preflight()  # every source the run needs, all missing ones named at once, before any is read
     # The protocol names the test sets before any data is read; Lightning runs the data setup inside fit.
     model: pl.LightningModule = hydra.utils.instantiate(cfg.model, test_names=datamodule.test_names)
-    model.describe(describe_run(cfg))  # network, face pipeline, training data: the checkpoint alone predicts
+    # network, the training faces' pipeline (as the data module crops them), training data: the checkpoint alone
+    # predicts
+    model.describe(describe_run(cfg, datamodule.training_pipeline))
     loggers = open_loggers(cfg)  # closed by the task wrapper, also when training fails
     trainer = build_trainer(cfg.trainer, instantiate_dict(cfg.get("callbacks")), loggers)
     for lg in loggers:

@@ -1,6 +1,6 @@
 """Offline augmentation speed: 980 face crops at 224 px (KDEF's frontal count), 5 copies each.
 
-Framework: `fer.data.augment` (torchvision v2 functional kernels on PIL images, parameters drawn per image,
+Framework: `fer.data.offline_aug` (torchvision v2 functional kernels on PIL images, parameters drawn per image,
 a process pool, fast PNG level) in memory and end to end (`augment_to_folder`: PNGs + manifest).
 Baseline: a plain one-image-at-a-time PIL loop doing the same six transforms (flip, height/width resize,
 rotation, zoom, contrast) with `random.Random`, saving PNGs with PIL's defaults. Both in the same run.
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from fer.data.augment import AugmentSettings, augment_arrays, augment_to_folder, default_workers, source_key
-from fer.data.sources import load_source
+from fer.data.catalogue import load_source
+from fer.data.offline_aug import AugmentSettings, augment_arrays, augment_to_folder, default_workers, source_key
 
 CROP = [0.14, 0.159, 0.86, 0.691]  # the synthetic KDEF face box
 

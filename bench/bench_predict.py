@@ -1,14 +1,14 @@
 """Prediction speed: the checkpoint path (torch) against the exported model (onnxruntime), same crops, same run.
 
 The demo's network (resnet10t at 64 px grey, random weights: speed does not depend on them) is saved as a
-train.py-style checkpoint and exported with `fer.export`, all in a temporary folder, without network access.
+train.py-style checkpoint and exported with `fer.deploy.export`, all in a temporary folder, without network access.
 
 - faces/s: 512 real face crops (scikit-image's astronaut, shifted and re-lit per crop, through the face
   pipeline) in batches of 32, through `TorchPredictor.probabilities` and `OnnxPredictor.probabilities` (both
   on `threads` threads: `torch.set_num_threads`, onnxruntime's intra-op threads); a warm-up round first, then
   the two alternate block by block, so load from other processes hits both. `ratio` = ONNX / torch.
 - frames/s: a synthetic 640 x 480 video (8 fps; the face moves, every 10th frame is blank) through the whole
-  `fer.predict` video path (decode, Haar detection, crop, batched network, rows as JSON), both runtimes.
+  `fer.deploy.predict` video path (decode, Haar detection, crop, batched network, rows as JSON), both runtimes.
 
     python -m bench predict [--quick]
 """
@@ -37,8 +37,10 @@ def demo_checkpoint(path: Path) -> Path:
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import DictConfig, ListConfig, OmegaConf
 
-    import fer  # noqa: F401  (the config's resolvers)
-    from fer.inference import describe_run
+    from fer.runs.resolvers import register_resolvers
+
+    register_resolvers()  # the config's resolvers, as train.py registers them
+    from fer.runs.description import describe_run
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
@@ -102,7 +104,7 @@ def faces_per_s(predictors: dict, batch: np.ndarray, bs: int, rounds: int) -> tu
 
 
 def frames_per_s(predictor, video: Path, detector: str = "haar") -> tuple[float, int]:
-    from fer.predict import predict
+    from fer.deploy.predict import predict
 
     pipeline = predictor.pipeline.with_faces(detector)
     t0 = time.perf_counter()
@@ -113,8 +115,8 @@ def frames_per_s(predictor, video: Path, detector: str = "haar") -> tuple[float,
 
 
 def run(quick: bool = False) -> dict:
-    from fer.export import export
-    from fer.inference import OnnxPredictor, TorchPredictor
+    from fer.deploy.export import export
+    from fer.deploy.predictors import OnnxPredictor, TorchPredictor
 
     threads = int(os.environ.get("FER_BENCH_THREADS", 1))
     torch.set_num_threads(threads)

@@ -43,8 +43,8 @@ def make_images(out: Path, n: int, seed: int = 0) -> list[Path]:
 
 def run(quick: bool = False) -> dict:
     from fer.data.cache import prepare
-    from fer.data.faces import FaceOptions
-    from fer.data.readers import read_dataset
+    from fer.data.catalogue import read_dataset
+    from fer.faces.detection import FaceOptions
 
     n = 98 if quick else 980
     load_start = os.getloadavg()[0]

@@ -1,9 +1,9 @@
-"""The framework's user-facing error type.
+"""The framework's user-facing error types.
 
 A `UserError` is a mistake the user can fix (a configuration value, a dataset layout, a missing file, a bad
 checkpoint). The entry points print its message alone and exit non-zero, without a Python traceback
 (set `HYDRA_FULL_ERROR=1` or `FER_DEBUG=1` to see one). Anything else is a bug and keeps its traceback.
-`cli_main` does this for the plain command-line tools; Hydra jobs get it from fer/lifecycle.py.
+`cli_main` does this for the plain command-line tools; Hydra jobs get it from fer/engine/lifecycle.py.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ class UserError(Exception):
 
 class ConfigError(UserError, ValueError):
     """A configuration value is missing, malformed or out of range."""
+
+
+class DatasetLayoutError(UserError, FileNotFoundError):
+    """A dataset root does not look like the layout the reader expects; the message says what was expected."""
 
 
 USER_ERROR_EXIT = 2

@@ -10,7 +10,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-import fer  # noqa: F401  (registers the resolvers the config composes with, as the entry points do)
+from fer.runs.resolvers import register_resolvers
+
+register_resolvers()  # ${fer_job_dir:...}, ${fer_cwd:}, ${max:...} in conf/, in every job process
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "conf")

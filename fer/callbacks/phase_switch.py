@@ -23,7 +23,7 @@ from timm.models import group_parameters
 from torch import nn
 from torch.optim import Optimizer
 
-from fer.compat import set_last_lr
+from fer.utils.compat import set_last_lr
 
 log = logging.getLogger(__name__)
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)  # the lazy variants subclass these

@@ -12,6 +12,8 @@ import numpy as np
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 
+from fer.utils.io import save_figure
+
 
 def plot_confusion(cm, class_names, title: str, path: str | Path) -> Path:
     cm = np.asarray(cm, dtype=float)
@@ -35,13 +37,7 @@ def plot_confusion(cm, class_names, title: str, path: str | Path) -> Path:
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 class ConfusionMatrixPlot(Callback):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 from torchvision.utils import make_grid, save_image
+
+from fer.utils.io import atomic_path
 
 
 class SampleGrid(Callback):
@@ -31,10 +32,8 @@ class SampleGrid(Callback):
         pl_module.generator.train(was_training)
         grid = make_grid(images, nrow=self.nrow, normalize=True, value_range=(-1, 1))
         path = self.out_dir / f"epoch_{epoch:03d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
-        save_image(grid, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            save_image(grid, tmp)
         for lg in trainer.loggers:
             if hasattr(lg, "log_image"):  # W&B
                 lg.log_image(key="gan/samples", images=[str(path)], step=trainer.global_step)

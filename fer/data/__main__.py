@@ -21,9 +21,10 @@ from collections import Counter
 from pathlib import Path
 
 from fer.classes import CLASSES
-from fer.data.faces import DETECTORS, NO_FACE_POLICIES, FaceOptions
-from fer.data.images import BadImageError, decode
-from fer.data.readers import READERS, read_dataset
+from fer.data.catalogue import read_dataset
+from fer.data.readers import READERS
+from fer.faces.detection import DETECTORS, NO_FACE_POLICIES, FaceOptions
+from fer.faces.images import BadImageError, decode
 
 
 def summarize(samples) -> dict:

@@ -22,13 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fer.config_checks import check_image_size
-from fer.data.faces import FaceOptions, get_detector
-from fer.data.images import BadImageError
-from fer.data.pipeline import FacePipeline
 from fer.data.samples import Sample
-from fer.procs import file_lock, worker_pool
-from fer.storage import disk_full_error, is_disk_full, require_free_space, reserve
+from fer.faces.detection import FaceOptions, get_detector
+from fer.faces.images import BadImageError
+from fer.faces.pipeline import FacePipeline, check_image_size
+from fer.utils.io import atomic_path, disk_full_error, is_disk_full, leftovers, require_free_space, reserve
+from fer.utils.procs import file_lock, worker_pool
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 2
@@ -93,7 +92,7 @@ def _crop_one(args) -> tuple[np.ndarray | None, bool | None, str | None, bool]:
         return None, None, str(e), False
     black = int(img.max()) == 0
     try:
-        face = pipeline.training_face(img)  # the one face pipeline, as prediction uses it (fer.data.pipeline)
+        face = pipeline.training_face(img)  # the one face pipeline, as prediction uses it (fer.faces.pipeline)
     except BadImageError as e:
         return None, None, f"{path}: {e}", black
     if face is None:
@@ -156,13 +155,12 @@ def prepare(
 
 def _build(entry: Path, samples, faces: FaceOptions, size: int, color: str, workers: int, name: str) -> None:
     start = time.perf_counter()
-    for stale in entry.parent.glob(f"{entry.name}.tmp*"):  # a killed build's leftovers (we hold the lock)
+    for stale in leftovers(entry):  # a killed build's leftovers (we hold the lock)
         shutil.rmtree(stale, ignore_errors=True)
     if entry.exists():  # an entry without manifest cannot come from us; never trust it
         shutil.rmtree(entry)
-    tmp = entry.with_name(f"{entry.name}.tmp{os.getpid()}")
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_path(entry, what=f"the face cache ({name})") as tmp:
+        tmp.mkdir(parents=True)
         channels = 1 if color == "gray" else 3
         arr = _new_array(tmp / "images.npy", (len(samples), size, size, channels), name)
         kept, skipped, no_face, black = [], [], [], []
@@ -215,9 +213,6 @@ def _build(entry: Path, samples, faces: FaceOptions, size: int, color: str, work
             if is_disk_full(e):
                 raise disk_full_error(entry.parent, None, f"the face cache's manifest ({name})") from None
             raise
-        os.replace(tmp, entry)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     for what, files in (("were skipped", skipped), ("had no detected face", no_face), ("are all black", black)):
         if files:
             log.warning("%s: %d image(s) %s; the list is in %s", name, len(files), what, entry / "manifest.json")

@@ -7,7 +7,7 @@ An entry (conf/sources/real.yaml; `sources=synthetic` swaps the roots of KDEF, C
     faces: {overrides of the global face options}     produced_by: the command or download that creates the root
     synthetic: kdef|ckplus|jaffe (rendered into root on first use)      synthetic_options: {renderer options}
 
-The data module, the generation tasks, `python -m fer.data` and `fer.predict` all go through `Source`, and
+The data module, the generation tasks, `python -m fer.data` and `fer.deploy.predict` all go through `Source`, and
 `preflight` checks every source a run needs before any of them is read, naming all the missing ones at once.
 """
 
@@ -19,8 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fer.data.samples import DatasetLayoutError, Sample
-from fer.errors import ConfigError
+from fer.data.readers import READERS
+from fer.data.samples import Sample
+from fer.errors import ConfigError, DatasetLayoutError
+from fer.faces.detection import FaceOptions
+from fer.faces.pipeline import FacePipeline
+from fer.utils.config import plain
 
 if TYPE_CHECKING:
     from fer.data.cache import PreparedSet
@@ -33,24 +37,14 @@ class MissingSourceError(DatasetLayoutError):
     """Sources a run needs are absent; the message names each one, the path tried and how to produce it."""
 
 
-def plain(cfg) -> dict:
-    """A DictConfig (resolved) or a mapping as a plain dict."""
-    from omegaconf import OmegaConf
-
-    if OmegaConf.is_config(cfg):
-        return OmegaConf.to_container(cfg, resolve=True)
-    return dict(cfg or {})
-
-
-def readers() -> dict:
-    from fer.data.readers import READERS
-
-    return READERS
+def merge_faces(faces: Mapping | None, own: Mapping | None) -> dict:
+    """Face options as a source uses them: its catalogue entry's own (`own`) over the global ones (`faces`)."""
+    return {**plain(faces), **plain(own)}
 
 
 def accepted_options(reader: str) -> list[str]:
     """The keyword options a reader accepts (its signature, less the ones the framework sets itself)."""
-    params = inspect.signature(readers()[reader]).parameters.values()
+    params = inspect.signature(READERS[reader]).parameters.values()
     return sorted(
         p.name
         for p in params
@@ -82,8 +76,8 @@ class Source:
                 "options, faces, produced_by, synthetic, synthetic_options"
             )
         reader = cfg.get("reader")
-        if reader not in readers():
-            raise ConfigError(f"{where}.reader={reader!r}: expected one of {sorted(readers())}")
+        if reader not in READERS:
+            raise ConfigError(f"{where}.reader={reader!r}: expected one of {sorted(READERS)}")
         if not cfg.get("root"):
             raise ConfigError(f"{where}.root is not set; set it (or its paths.{name} entry) to the dataset's folder")
         options = dict(cfg.get("options") or {})
@@ -136,16 +130,25 @@ class Source:
         options = dict(self.options)
         if self.reader == "fer2013" and decode_dir is not None:
             options.setdefault("decode_dir", str(decode_dir))
-        return readers()[self.reader](self.root, **options)
+        return READERS[self.reader](self.root, **options)
 
-    def load(self, faces: Mapping, size: int, color: str, cache_dir: str | Path) -> PreparedSet:
-        """Read the source and prepare its face crops through the cache (FER2013 CSVs decode beside it)."""
+    def face_options(self, faces: Mapping | None) -> FaceOptions:
+        """This source's face options: its own `faces` over the run's global ones (a folder of pre-cropped faces
+        sets `detector: none`). The one place where the two are merged."""
+        return FaceOptions.from_config(merge_faces(faces, self.faces))
+
+    def pipeline(self, faces: Mapping | None, size: int, color: str, mean=None, std=None) -> FacePipeline:
+        """The face pipeline this source's crops are made with (mean/std: the backbone's, when known)."""
+        extra = {"mean": tuple(mean), "std": tuple(std)} if mean is not None else {}
+        return FacePipeline(self.face_options(faces), int(size), str(color), **extra)
+
+    def load(self, pipeline: FacePipeline, cache_dir: str | Path) -> PreparedSet:
+        """Read the source and prepare its face crops with `pipeline` (`self.pipeline(...)`) through the cache
+        (FER2013 CSVs decode beside it)."""
         from fer.data.cache import prepare
-        from fer.data.faces import FaceOptions
 
         samples = self.read(decode_dir=Path(cache_dir) / "fer2013_png")
-        face_opts = FaceOptions.from_config({**plain(faces), **self.faces})
-        return prepare(samples, face_opts, size, color, cache_dir, name=self.name)
+        return prepare(samples, pipeline.faces, pipeline.size, pipeline.color, cache_dir, name=self.name)
 
     def as_config(self) -> dict:
         """The entry as a plain dict (for code that still passes configs around)."""
@@ -198,3 +201,45 @@ def preflight(needed: Mapping[str, Iterable[Source]]) -> None:
                 problems.append(f"  - {role} {why}")
     if problems:
         raise MissingSourceError(f"{len(problems)} data source(s) this run needs are missing:\n" + "\n".join(problems))
+
+
+# Config-level helpers for code that passes source configs around (the data module, the generation tasks).
+
+
+def read_dataset(reader: str, root: str | Path, **options) -> list[Sample]:
+    """Read one dataset with the named reader (`kdef`, `ckplus`, `jaffe`, `folder`, `fer2013`, `rafdb`,
+    `affectnet`); unknown options are refused with the accepted ones."""
+    decode_dir = options.pop("decode_dir", None)
+    return Source.from_config(reader, {"reader": reader, "root": str(root), "options": options}).read(decode_dir)
+
+
+def read_source(name: str, cfg: Mapping) -> list[Sample]:
+    return Source.from_config(name, cfg).read()
+
+
+def load_source(name: str, cfg: Mapping, faces: Mapping, size: int, color: str, cache_dir: str | Path) -> PreparedSet:
+    """Read a source entry and prepare its face crops through the cache."""
+    source = Source.from_config(name, cfg)
+    return source.load(source.pipeline(faces, size, color), cache_dir)
+
+
+def _dataset(cfg) -> Source:
+    """`sources[dataset.name]` with `dataset.*` (e.g. root) on top."""
+    ds = plain(cfg.dataset)
+    name = ds.pop("name")
+    base = entry(cfg.sources, name, "dataset")
+    return Source.from_config(name, {**base.as_config(), **ds})
+
+
+def dataset_source(cfg) -> tuple[str, dict]:
+    """The source a generation task reads, checked (preflight) before anything is read."""
+    source = _dataset(cfg)
+    preflight({"dataset": [source]})
+    return source.name, source.as_config()
+
+
+def dataset_with_extras(cfg, extras, key: str) -> dict[str, dict]:
+    """The generation task's dataset source plus the named extra sources, all checked at once."""
+    sources = [_dataset(cfg)] + [entry(cfg.sources, str(e), key) for e in extras or []]
+    preflight({"dataset": sources[:1], key: sources[1:]})
+    return {s.name: s.as_config() for s in sources}

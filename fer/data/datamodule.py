@@ -20,10 +20,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from fer.data.cache import PreparedSet
 from fer.data.catalogue import Source, preflight, select
+from fer.data.gan_manifest import read_gan_seen_subjects
 from fer.data.protocols import PROTOCOLS, Protocol
-from fer.data.splits import check_no_leakage, gan_exposure, read_gan_seen_subjects, save_split, split_record
+from fer.data.splits import check_no_leakage, gan_exposure, save_split, split_record
 from fer.data.variants import training_parts
 from fer.errors import ConfigError
+from fer.faces.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,11 @@ class FERDataModule(pl.LightningDataModule):
             "pool": select(protocol.pool, catalogue, "protocol.pool"),
             "test": select(protocol.tests, catalogue, "protocol.tests"),
         }
+        # Each source's face pipeline, built once: the cache crops with it, and the checkpoint keeps the training
+        # source's (`training_pipeline`), so prediction crops as training did.
+        self.pipelines: dict[str, FacePipeline] = {
+            n: s.pipeline(faces, image_size, color) for part in self.sources.values() for n, s in part.items()
+        }
         self.train_set: PreparedSet | None = None
         self.val_set: PreparedSet | None = None
         self.test_sets: dict[str, PreparedSet] = {}
@@ -85,6 +92,15 @@ class FERDataModule(pl.LightningDataModule):
     def test_names(self) -> list[str]:
         """The protocol's test sets, known without reading any data (the model is built from them)."""
         return self.protocol.test_names(list(self.sources["train"]))
+
+    @property
+    def training_pipeline(self) -> FacePipeline:
+        """The face pipeline of the main training source (its first original dataset, else its first source)."""
+        train = self.sources["train"]
+        main = next((n for n, s in train.items() if s.origin == "original"), next(iter(train), None))
+        if main is None:
+            raise ConfigError("the data variant names no training source (data.train is empty)")
+        return self.pipelines[main]
 
     def preflight(self) -> None:
         """Fail before any data is read, naming every missing source with its path and how to produce it."""
@@ -99,8 +115,8 @@ class FERDataModule(pl.LightningDataModule):
         )
 
     def _load(self, sources: dict[str, Source]) -> dict[str, PreparedSet]:
-        hp = self.hparams
-        return {n: s.load(hp.faces or {}, hp.image_size, hp.color, hp.cache_dir) for n, s in sources.items()}
+        cache_dir = self.hparams.cache_dir
+        return {n: s.load(self.pipelines[n], cache_dir) for n, s in sources.items()}
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:

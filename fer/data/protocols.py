@@ -78,7 +78,7 @@ class Protocol:
     name = "protocol"
 
     def __init__(self, tests=None, pool=None, val_fraction: float = 0.15, name: str | None = None):
-        if not 0 < float(val_fraction) < 1:  # as fer.config_checks: 0 would still hold one subject out
+        if not 0 < float(val_fraction) < 1:  # as fer.engine.config_checks: 0 would still hold one subject out
             raise ConfigError(f"protocol.val_fraction={val_fraction}: expected a fraction strictly between 0 and 1")
         self.tests = _names(tests)
         self.pool = _names(pool)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from fer.errors import UserError
-
 ORIGINS = ("original", "offline_aug", "gan", "pfa", "web")
 
 
@@ -32,7 +30,3 @@ class Sample:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-class DatasetLayoutError(UserError, FileNotFoundError):
-    """A dataset root does not look like the layout the reader expects; the message says what was expected."""

@@ -104,31 +104,6 @@ def check_no_leakage(train: list[Sample], **held_out: list[Sample]) -> None:
                 )
 
 
-def read_gan_seen_subjects(root: str | Path) -> set[str] | None:
-    """Subjects whose images trained the GAN of a sample folder (`<root>/manifest.json`); None when unknown.
-
-    The manifest holds `{"classes": {cls: {"seen_subjects": [...], ...}}}`; ids without a dataset prefix
-    are taken as the manifest's `dataset` (default kdef), e.g. `F01` -> `kdef:F01`.
-    """
-    path = Path(root) / "manifest.json"
-    if not path.is_file():
-        return None
-    try:
-        manifest = json.loads(path.read_text())
-        prefix = manifest.get("dataset", "kdef")
-        seen = set()
-        for entry in manifest["classes"].values():
-            seen.update(
-                s if ":" in s else f"{entry.get('dataset', prefix)}:{s}" for s in entry.get("seen_subjects", [])
-            )
-    except (ValueError, KeyError, AttributeError, TypeError) as e:
-        raise ValueError(
-            f"{path}: unreadable GAN manifest ({e}); expected "
-            '{"classes": {class: {"seen_subjects": [...]}}}; regenerate it with generate.py'
-        ) from e
-    return seen
-
-
 def gan_exposure(seen_by_source: dict[str, set[str] | None], **sides: set[str]) -> dict:
     """How many subjects of each evaluation side the GAN(s) feeding training were trained on.
 
@@ -153,6 +128,6 @@ def split_record(**parts: list[Sample]) -> dict:
 
 
 def save_split(path: str | Path, record: dict) -> None:
-    from fer.utils import atomic_write_json  # unique temporary name: DDP ranks may save the same split at once
+    from fer.utils.io import atomic_write_json  # unique temporary name: DDP ranks may save the same split at once
 
     atomic_write_json(path, record)

@@ -17,10 +17,11 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from fer.data.augment import AugmentSettings, augment_to_folder, read_augmented, stable_int
 from fer.data.cache import PreparedSet, prepare
-from fer.data.catalogue import plain as _plain
-from fer.data.faces import FaceOptions
+from fer.data.offline_aug import AugmentSettings, augment_to_folder, stable_int
+from fer.data.readers.augmented import read_augmented
+from fer.faces.detection import FaceOptions
+from fer.utils.config import plain as _plain
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from fer.calibration import N_BINS
 from fer.classes import CLASSES
 from fer.errors import ConfigError
+from fer.evaluation.calibration import N_BINS
 from fer.models.components.backbone import FERNet
 
 
@@ -32,8 +32,9 @@ def make_metrics(num_classes: int) -> MetricCollection:
             "f1": MulticlassF1Score(num_classes, average="macro"),
             "recall": MulticlassRecall(num_classes, average="none"),
             "cm": MulticlassConfusionMatrix(num_classes),
-            # top-label expected calibration error; fed probabilities (fer.calibration computes the same from files)
-            "ece": MulticlassCalibrationError(num_classes, n_bins=N_BINS, norm="l1"),  # as fer.calibration
+            # top-label expected calibration error; fed probabilities (fer.evaluation.calibration computes the
+            # same from files)
+            "ece": MulticlassCalibrationError(num_classes, n_bins=N_BINS, norm="l1"),  # as fer.evaluation.calibration
         }
     )
 
@@ -68,7 +69,8 @@ class ClassifierModule(pl.LightningModule):
         tta_flip: bool = False,
         channels_last: bool = False,
         compile: bool = False,
-        inference: dict | None = None,  # fer.inference.describe_run: what prediction needs (saved in checkpoints)
+        inference: dict
+        | None = None,  # fer.runs.description.describe_run: what prediction needs (saved in checkpoints)
     ):
         super().__init__()
         # Plain lists (Hydra passes ListConfig): checkpoints must load with torch.load(weights_only=True).
@@ -109,8 +111,9 @@ class ClassifierModule(pl.LightningModule):
             self.net.compile()
 
     def describe(self, inference: dict) -> None:
-        """Keep what prediction needs in the checkpoint (`fer.inference.describe_run`), the face pipeline with this
-        backbone's mean/std. Set after construction by train.py: Hydra would instantiate the network config in it."""
+        """Keep what prediction needs in the checkpoint (`fer.runs.description.describe_run`), the face pipeline
+        with this backbone's mean/std. Set after construction by train.py: Hydra would instantiate the network config
+        in it."""
         inference = OmegaConf.to_container(inference) if isinstance(inference, DictConfig) else dict(inference)
         mean, std = self.input_stats()
         self.hparams["inference"] = {**inference, "pipeline": {**inference["pipeline"], "mean": mean, "std": std}}

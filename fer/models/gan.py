@@ -15,7 +15,8 @@ import hydra
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
+
+from fer.utils.config import plain
 
 GENERATOR = {"_target_": "fer.models.components.dcgan.Generator", "features": 64}
 DISCRIMINATOR = {"_target_": "fer.models.components.dcgan.Discriminator", "features": 64}
@@ -64,11 +65,6 @@ def rand_cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
 # augmentation must pass gradients to the generator (torchvision's transforms are not built for that; kornia
 # is not a dependency).
 DIFF_AUGMENTS = {"translation": rand_translation, "cutout": rand_cutout}
-
-
-def plain(cfg: Mapping) -> dict:
-    """A network's config as a plain dict (DictConfig from Hydra, or a dict)."""
-    return OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
 
 
 class GANModule(pl.LightningModule):

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from fer.reporting.paper import paper_value
+from fer.utils.io import save_figure
 
 
 def _key(r: dict) -> tuple:
@@ -55,8 +54,4 @@ def bar_chart(rows: list[dict], refs: list[dict], path: Path, display, order) ->
         ax.set_title(f"{protocol}: mean over runs, 95% interval")
         ax.legend()
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path, dpi=120)

@@ -3,8 +3,8 @@
 A run's value of KEY is read from its overrides as they are spelled (`data=kdef_pfa_q`,
 `data.offline_aug.enabled=true`, `backbone=vgg19`); `data`, `backbone` and `protocol` fall back to the run's
 record. Runs are matched when they share seed, split seed and fold and everything else (protocol, variant,
-backbone, other settings) except KEY. Matched runs give paired differences (fer.stats.compare_paired; one pair:
-a paired bootstrap over the shared test images); runs without a match fall back to an unpaired test."""
+backbone, other settings) except KEY. Matched runs give paired differences (fer.evaluation.stats.compare_paired; one
+pair: a paired bootstrap over the shared test images); runs without a match fall back to an unpaired test."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from fer import stats
 from fer.errors import UserError
-from fer.runs import IDENTITY, LoadedRun, setting_overrides
+from fer.evaluation import stats
+from fer.runs.record import IDENTITY, LoadedRun, setting_overrides
 
 PAIRING = ("seed", "split_seed", "protocol.fold")  # what matches runs; comparing them makes no sense
 RECORD_FIELD = {v: k for k, v in IDENTITY.items() if k not in ("fold", "seed", "split_seed", "task_name")}

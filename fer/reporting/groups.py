@@ -12,8 +12,8 @@ import io
 
 import numpy as np
 
-from fer import stats
-from fer.predictions import GROUP_KEYS, Predictions
+from fer.evaluation import stats
+from fer.evaluation.predictions import GROUP_KEYS, Predictions
 
 MIN_GROUP = 30
 

@@ -9,9 +9,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fer import calibration, stats
-from fer.predictions import Predictions, PredictionsError, load_run_predictions
-from fer.runs import LoadedRun
+from fer.evaluation import calibration, stats
+from fer.evaluation.predictions import Predictions, PredictionsError, load_run_predictions
+from fer.runs.record import LoadedRun
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from fer.classes import CLASSES
-from fer.data.faces import FaceOptions
-from fer.data.pipeline import FacePipeline
-from fer.models.checkpoint import load_classifier
+from fer.deploy.checkpoint import load_classifier
+from fer.faces.detection import FaceOptions
+from fer.faces.pipeline import FacePipeline
 from fer.study.db import StudyError
 from fer.tasks.gan_eval import embed
 

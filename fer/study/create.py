@@ -7,7 +7,7 @@
   config, e.g. `--set sources=synthetic` or `--set paths.kdef=/data/KDEF`), or a folder of images per class.
   Where the generated set's manifest names the subjects that trained the GAN, real faces come only from other
   subjects, spread over as many subjects as there are.
-Every face, real or generated, goes through the framework's face pipeline (fer/data/pipeline.py) at the generated
+Every face, real or generated, goes through the framework's face pipeline (fer/faces/pipeline.py) at the generated
 images' size and colour (real faces: the catalogue entry's face options; generated ones: whole images), and is
 written as PNG under a random blind id, so neither size, framing, format nor file name tells them apart. Nothing is
 written until every face is cropped; the study folder appears whole (it is built beside it and renamed).
@@ -27,15 +27,15 @@ import cv2
 import numpy as np
 
 from fer.classes import CLASSES
-from fer.data.catalogue import Source, entry, plain
-from fer.data.faces import FaceOptions
-from fer.data.images import BadImageError, decode
-from fer.data.pipeline import FacePipeline
-from fer.data.splits import read_gan_seen_subjects
+from fer.data.catalogue import Source, entry, merge_faces
+from fer.data.gan_manifest import MANIFEST as GAN_MANIFEST
+from fer.data.gan_manifest import read_gan_seen_subjects, read_manifest
+from fer.faces.detection import FaceOptions
+from fer.faces.images import BadImageError, decode
+from fer.faces.pipeline import FacePipeline
 from fer.study.db import DB_FILE, IMAGES, KINDS, MANIFEST, Study, StudyError, init_db, now
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-GAN_MANIFEST = "manifest.json"
 
 
 # ------------------------------------------------------------------------------------------ inputs
@@ -70,7 +70,7 @@ def generated_source(path: str | Path) -> tuple[Source, dict | None]:
     classes = None
     if (path / GAN_MANIFEST).is_file():
         try:
-            classes = json.loads((path / GAN_MANIFEST).read_text())["classes"]
+            classes = read_manifest(path)["classes"]
             if not isinstance(classes, dict) or not all(isinstance(e.get("files"), list) for e in classes.values()):
                 raise ValueError("classes.<class>.files must be lists")
         except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -198,7 +198,7 @@ def create_study(
         real_samples = kept
 
     rng = np.random.default_rng(seed)
-    real_faces = FaceOptions.from_config({**plain(cfg.faces), **source.faces})
+    real_faces = FaceOptions.from_config(merge_faces(cfg.faces, source.faces))
     pipelines = {
         "generated": FacePipeline(FaceOptions(detector="none"), size, color),
         "real": FacePipeline(real_faces, size, color),

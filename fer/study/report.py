@@ -2,8 +2,9 @@
 
 - Expression accuracy of people on real and on generated faces, per emotion and overall: the share of answers
   naming the face's class ("can't tell" counts as not naming it), with a 95% bootstrap interval that resamples
-  face subjects with all their ratings (`fer.stats.bootstrap_scores`; a generated face is its own subject), and
-  the mean over raters with its t-interval (`fer.stats.summarize`), which covers the spread between raters.
+  face subjects with all their ratings (`fer.evaluation.stats.bootstrap_scores`; a generated face is its own
+  subject), and the mean over raters with its t-interval (`fer.evaluation.stats.summarize`), which covers the
+  spread between raters.
 - Real-vs-generated detection accuracy (50% means people cannot tell), same intervals, and how often generated
   faces were taken for real.
 - Inter-rater agreement: Krippendorff's alpha (the `krippendorff` package, nominal) on the expression ("can't
@@ -26,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from fer.classes import CLASSES
+from fer.evaluation.stats import Interval, bootstrap_scores, summarize
 from fer.reporting.wandb_log import log_report
-from fer.stats import Interval, bootstrap_scores, summarize
 from fer.study.db import CANT_TELL, EXPRESSIONS, KINDS, Study, StudyError
-from fer.utils import atomic_write_text
+from fer.utils.io import atomic_write_text, save_figure
 
 FLAG_BELOW = 0.5  # share of consistent attention checks under which a rater is flagged
 
@@ -361,8 +362,7 @@ def figure(table: dict, path: Path, title: str) -> None:
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def report(

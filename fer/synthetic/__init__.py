@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fer.data.samples import DatasetLayoutError
+from fer.errors import DatasetLayoutError
 from fer.synthetic.ckplus import render_ckplus
 from fer.synthetic.face import EXPRESSIONS, FaceParams, sample_actions
 from fer.synthetic.image import draw_face

@@ -9,6 +9,8 @@ import os
 import shutil
 from pathlib import Path
 
+from fer.utils.io import atomic_write_text
+
 RENDER_VERSION = 1  # bump when the drawing changes, so cached renders are redone
 
 STAMP = ".synthetic.json"
@@ -80,6 +82,4 @@ def finish(out: Path, style: str, args: dict, summary: dict, tops, suffixes) -> 
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")

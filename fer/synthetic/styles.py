@@ -11,7 +11,7 @@ all of it:
   jaffe   256 x 256        (0.50, 0.50)     0.30   [0.19, 0.12, 0.81, 0.88]  [0.105, 0.105, 0.895, 0.895]
 
 The square crop is 405 px (72 % of the shorter side) for KDEF, 393 px (80 %) for CK+, 202 px (79 %) for JAFFE;
-as a box for `fer.data.faces` (`detector: none`) it is already square in pixels. `FEATURE_BOX` is the inner
+as a box for `fer.faces.detection` (`detector: none`) it is already square in pixels. `FEATURE_BOX` is the inner
 face (cheek to cheek, raised brows to chin) for tight crops: kdef [0.307, 0.354, 0.693, 0.678], ckplus
 [0.315, 0.376, 0.685, 0.88], jaffe [0.286, 0.392, 0.714, 0.876]. KDEF's turned views keep the head centre; the
 face features move sideways by up to ~0.75 unit. Hair below the jaw (long styles), neck and shoulders lie

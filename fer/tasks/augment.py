@@ -2,7 +2,7 @@
 
 Reads the dataset as a source (same reader, face detection, crop and resize to `image_size` as training),
 writes `augment.copies` augmented PNGs per face crop into `out_dir` with a manifest and a preview
-(fer/data/augment.py), and logs the preview to image-capable loggers.
+(fer/data/offline_aug.py), and logs the preview to image-capable loggers.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from fer.data.augment import AugmentSettings, augment_to_folder
-from fer.data.sources import dataset_source, load_source
-from fer.lifecycle import open_loggers
+from fer.data.catalogue import dataset_source, load_source
+from fer.data.offline_aug import AugmentSettings, augment_to_folder
+from fer.engine.lifecycle import open_loggers
 
 log = logging.getLogger(__name__)
 

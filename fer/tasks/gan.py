@@ -19,8 +19,6 @@ import copy
 import hashlib
 import json
 import logging
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -33,17 +31,15 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.data import DataLoader, TensorDataset
 
 from fer.classes import CLASSES, class_index
-from fer.data.cache import PreparedSet, file_lock
-from fer.data.catalogue import plain
-from fer.data.faces import FaceOptions
-from fer.data.sources import dataset_with_extras, load_source
+from fer.data.cache import PreparedSet
+from fer.data.catalogue import Source, dataset_with_extras, load_source
+from fer.data.gan_manifest import MANIFEST, merge_manifest, read_manifest
+from fer.engine.lifecycle import build_trainer, close_loggers, instantiate_dict, open_loggers
 from fer.errors import ConfigError
-from fer.lifecycle import build_trainer, close_loggers, instantiate_dict, open_loggers
 from fer.models.gan import GANModule, to_uint8
-from fer.utils import atomic_write_json
+from fer.utils.io import atomic_path, atomic_write_json
 
 log = logging.getLogger(__name__)
-MANIFEST = "manifest.json"
 
 
 def emotions(value) -> list[str]:
@@ -83,7 +79,7 @@ def class_faces(cfg: DictConfig, emotion: str) -> PreparedSet:
 def effective_faces(cfg: DictConfig) -> dict[str, dict]:
     """Per source, the face options its crops are made with: its catalogue entry's own over the global ones."""
     parts = dataset_with_extras(cfg, cfg.gan.extra_sources, "gan.extra_sources")
-    return {n: FaceOptions.from_config({**plain(cfg.faces), **(c.get("faces") or {})}).key() for n, c in parts.items()}
+    return {n: Source.from_config(n, c).face_options(cfg.faces).key() for n, c in parts.items()}
 
 
 def settings_key(cfg: DictConfig, faces: PreparedSet) -> tuple[str, dict]:
@@ -149,58 +145,16 @@ def train_gan(cfg: DictConfig, emotion: str, faces: PreparedSet, run_dir: Path) 
 def write_samples(model: GANModule, out_dir: Path, emotion: str, n: int, seed: int) -> list[str]:
     """n PNGs into `<out_dir>/<emotion>/`, written into a temporary folder and swapped into place."""
     images = to_uint8(model.sample(n, seed)).permute(0, 2, 3, 1).numpy()
-    final = out_dir / emotion
-    tmp = out_dir / f".{emotion}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     files = []
-    for i, img in enumerate(images):
-        name = f"{emotion}_{i:04d}.png"
-        img = img[:, :, 0] if img.shape[-1] == 1 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-        if not cv2.imwrite(str(tmp / name), img):
-            raise OSError(f"could not write {tmp / name}; check free space and permissions of {out_dir}")
-        files.append(f"{emotion}/{name}")
-    old = out_dir / f".{emotion}.old{os.getpid()}"
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_path(out_dir / emotion, what=f"the {emotion} samples") as tmp:
+        tmp.mkdir(parents=True)
+        for i, img in enumerate(images):
+            name = f"{emotion}_{i:04d}.png"
+            img = img[:, :, 0] if img.shape[-1] == 1 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+            if not cv2.imwrite(str(tmp / name), img):
+                raise OSError(f"could not write {tmp / name}; check free space and permissions of {out_dir}")
+            files.append(f"{emotion}/{name}")
     return files
-
-
-def read_manifest(out_dir: Path) -> dict:
-    path = out_dir / MANIFEST
-    if not path.is_file():
-        return {"classes": {}}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); delete it and re-run task=gan for every emotion") from e
-
-
-def merge_manifest(out_dir: Path, emotion: str, entry: dict) -> Path:
-    """Set one class's entry in `<out_dir>/manifest.json` under a file lock (parallel emotions), atomically."""
-    path = out_dir / MANIFEST
-    with file_lock(out_dir / f".{MANIFEST}.lock"):
-        manifest = read_manifest(out_dir)
-        manifest.setdefault("classes", {})[emotion] = entry
-        manifest["files_relative_to"] = "the folder of this manifest"
-        manifest["origin"] = "gan"
-        atomic_write_json(path, manifest)
-    return path
-
-
-def leaked_subjects(out_dir: str | Path, test_subjects) -> dict[str, list[str]]:
-    """Per class, the test subjects whose faces trained that class's GAN (from the manifest). A k-fold run that
-    trains on these samples while testing on such subjects leaks; train those GANs per fold instead
-    (`gan.exclude_subjects=<the fold's test subjects>`, one out_dir per fold)."""
-    test = set(test_subjects)
-    classes = read_manifest(Path(out_dir)).get("classes", {})
-    return {
-        c: sorted(test & set(e.get("seen_subjects") or []))
-        for c, e in classes.items()
-        if test & set(e.get("seen_subjects") or [])
-    }
 
 
 def up_to_date(out_dir: Path, emotion: str, checkpoint: Path, seed: int, n: int) -> dict | None:

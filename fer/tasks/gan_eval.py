@@ -26,11 +26,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from fer.classes import CLASSES
 from fer.data.cache import PreparedSet
-from fer.data.sources import dataset_with_extras, load_source
-from fer.models.checkpoint import load_classifier
+from fer.data.catalogue import dataset_with_extras, load_source
+from fer.data.gan_manifest import read_manifest
+from fer.deploy.checkpoint import load_classifier
 from fer.models.classifier import ClassifierModule
-from fer.tasks.gan import read_manifest
-from fer.utils import atomic_write_json, atomic_write_text
+from fer.utils.io import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ import pytest
 from omegaconf import open_dict
 
 from fer.classes import CLASSES
-from fer.errors import cli_main
 from fer.study.__main__ import main
 from tests.conftest import compose_cfg
+from tests.helpers.cli import run_cli
 from tests.unit.study.conftest import fields, self_describing_checkpoint, start_server
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and Path(p).is_file()), None)
@@ -45,10 +45,9 @@ GAN_TINY = [
 
 
 def cli(argv: list[str], capsys) -> str:
-    with pytest.raises(SystemExit) as info:
-        cli_main(lambda: main(argv))
+    code = run_cli(main, argv)
     out, err = capsys.readouterr()
-    assert info.value.code == 0, err
+    assert code == 0, err
     return out
 
 

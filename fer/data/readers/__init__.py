@@ -1,12 +1,15 @@
-"""Dataset readers: each turns a dataset root, laid out as its official download arrives, into Samples."""
+"""Dataset readers: each turns a dataset root, laid out as its official download arrives, into Samples.
+
+`READERS` is the registry the catalogue (fer/data/catalogue.py) picks a source's reader from; it lives beside the
+readers and imports only them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
-from fer.data.augment import read_augmented
 from fer.data.readers.affectnet import read_affectnet
+from fer.data.readers.augmented import read_augmented
 from fer.data.readers.ckplus import read_ckplus
 from fer.data.readers.fer2013 import read_fer2013
 from fer.data.readers.folder import read_folder
@@ -23,14 +26,8 @@ READERS: dict[str, Callable[..., list[Sample]]] = {
     "fer2013": read_fer2013,
     "rafdb": read_rafdb,
     "affectnet": read_affectnet,
-    "augmented": read_augmented,  # generate.py task=augment output (fer.data.augment)
+    "augmented": read_augmented,  # generate.py task=augment output (fer/data/offline_aug.py)
 }
 
 
-def read_dataset(reader: str, root: str | Path, **options) -> list[Sample]:
-    """Read one dataset with the named reader (`kdef`, `ckplus`, `jaffe`, `folder`, `fer2013`, `rafdb`,
-    `affectnet`); unknown options are refused with the accepted ones (fer.data.catalogue)."""
-    from fer.data.catalogue import Source
-
-    decode_dir = options.pop("decode_dir", None)
-    return Source.from_config(reader, {"reader": reader, "root": str(root), "options": options}).read(decode_dir)
+__all__ = ["READERS"]

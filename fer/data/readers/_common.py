@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from fer.classes import FOLDER_ALIASES
-from fer.data.images import IMAGE_SUFFIXES
-from fer.data.samples import DatasetLayoutError, Sample
+from fer.data.samples import Sample
+from fer.errors import DatasetLayoutError
+from fer.faces.images import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ import numpy as np
 
 from fer.classes import CLASSES, class_index
 from fer.data.readers._common import SampleList, existing_dir, search_below, warn_skipped_records
-from fer.data.samples import DatasetLayoutError, Sample
+from fer.data.samples import Sample
+from fer.errors import DatasetLayoutError
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from fer.data.readers._common import (
     is_junk,
     warn_skipped_records,
 )
-from fer.data.samples import DatasetLayoutError, Sample
+from fer.data.samples import Sample
+from fer.errors import DatasetLayoutError
 
 NEUTRAL_MODES = ("per_sequence", "per_subject", "none")
 SUBJECT = re.compile(r"^S\d{3}$")

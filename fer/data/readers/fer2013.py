@@ -31,7 +31,10 @@ from fer.data.readers._common import (
     warn_skipped,
     warn_skipped_records,
 )
-from fer.data.samples import DatasetLayoutError, Sample
+from fer.data.samples import Sample
+from fer.errors import DatasetLayoutError
+from fer.utils.io import atomic_path, leftovers
+from fer.utils.procs import file_lock
 
 EXPECTED = (
     "expected fer2013.csv (columns emotion,pixels,Usage), a folder holding it, or a folder with "
@@ -137,8 +140,6 @@ def _read_folders(root: Path, splits: list[Path], wanted: set[str] | None) -> li
 
 def decode_csv(csv_path: Path, decode_dir: str | Path | None = None) -> Path:
     """Decode every pixel row to `<decode_dir>/<key>/<Usage>/<class>/<row>.png` once; returns that folder."""
-    from fer.data.cache import file_lock  # the cache's lock; imported here to keep readers light
-
     st = csv_path.stat()
     key = hashlib.sha256(f"{csv_path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:16]
     base = Path(decode_dir or DEFAULT_DECODE_DIR).expanduser()
@@ -146,11 +147,10 @@ def decode_csv(csv_path: Path, decode_dir: str | Path | None = None) -> Path:
     with file_lock(base / f".{key}.lock"):
         if (out / "index.json").is_file():
             return out
-        for stale in base.glob(f"{key}.tmp*"):  # left by an interrupted run
+        for stale in leftovers(out):  # left by an interrupted run
             shutil.rmtree(stale, ignore_errors=True)
-        tmp = base / f"{key}.tmp{os.getpid()}"
-        tmp.mkdir(parents=True)
-        try:
+        with atomic_path(out, what="the decoded FER2013 images") as tmp:
+            tmp.mkdir(parents=True)
             rows, skipped = [], []
             with open(csv_path, newline="", errors="replace") as fh:
                 reader = csv.DictReader(fh)
@@ -179,9 +179,6 @@ def decode_csv(csv_path: Path, decode_dir: str | Path | None = None) -> Path:
                         raise OSError(f"could not write {tmp / rel}")
                     rows.append([line, code, use, rel])
             (tmp / "index.json").write_text(json.dumps({"csv": str(csv_path), "rows": rows, "skipped": skipped}))
-            os.replace(tmp, out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

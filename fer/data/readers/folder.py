@@ -28,7 +28,8 @@ from fer.data.readers._common import (
     warn_skipped,
     warn_skipped_records,
 )
-from fer.data.samples import DatasetLayoutError, Sample
+from fer.data.samples import Sample
+from fer.errors import DatasetLayoutError
 
 EXPECTED = (
     "expected `<root>/<class>/*.jpg` with one folder per emotion named e.g. angry, happy (or KDEF codes "

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from fer.classes import JAFFE_CODES, class_index
 from fer.data.readers._common import SampleList, existing_dir, image_files, search_below, warn_skipped
-from fer.data.samples import DatasetLayoutError, Sample
+from fer.data.samples import Sample
+from fer.errors import DatasetLayoutError
 
 EXPR = re.compile(r"^(?P<code>[A-Z]{2})(?P<k>\d*)$")
 POSER = re.compile(r"^[A-Z]{2}$")

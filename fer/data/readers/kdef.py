@@ -11,7 +11,8 @@ from pathlib import Path
 
 from fer.classes import KDEF_CODES, class_index
 from fer.data.readers._common import SampleList, existing_dir, image_files, is_junk, search_below, warn_skipped
-from fer.data.samples import DatasetLayoutError, Sample
+from fer.data.samples import Sample
+from fer.errors import DatasetLayoutError
 
 NAME = re.compile(
     r"^(?P<series>[AB])(?P<gender>[FM])(?P<num>\d{2})(?P<expr>AF|AN|DI|HA|NE|SA|SU)(?P<angle>FL|HL|S|HR|FR)$"

@@ -22,7 +22,8 @@ from fer.data.readers._common import (
     search_below,
     warn_skipped_records,
 )
-from fer.data.samples import DatasetLayoutError, Sample
+from fer.data.samples import Sample
+from fer.errors import DatasetLayoutError
 
 RAF_CODES = {1: "surprise", 2: "fear", 3: "disgust", 4: "happy", 5: "sad", 6: "angry", 7: "neutral"}
 LABELS = Path("EmoLabel") / "list_patition_label.txt"

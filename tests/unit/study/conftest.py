@@ -122,7 +122,7 @@ def self_describing_checkpoint(path: Path) -> Path:
     import torch
     from omegaconf import DictConfig, ListConfig, OmegaConf
 
-    from fer.inference import describe_run
+    from fer.runs.description import describe_run
     from tests.conftest import compose_cfg
 
     cfg = compose_cfg(["experiment=demo", "logger=none", "backbone.input_size=32"])

@@ -14,17 +14,15 @@ from fer.classes import CLASSES
 from fer.study.__main__ import main
 from fer.study.create import create_study, invite
 from fer.study.db import Study, digest
+from tests.helpers.cli import run_cli as run_main
 from tests.unit.study.conftest import write_class_images
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    """`python -m fer.study ...` in this process, as `cli_main` runs it: (exit status, stdout, stderr)."""
-    from fer.errors import cli_main
-
-    with pytest.raises(SystemExit) as exit_info:
-        cli_main(lambda: main(argv))
+    """`python -m fer.study ...` in this process, as `python -m` runs it: (exit status, stdout, stderr)."""
+    code = run_main(main, argv)
     out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
+    return code, out, err
 
 
 @pytest.fixture(scope="module")

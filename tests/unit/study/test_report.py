@@ -13,6 +13,7 @@ from fer.classes import CLASSES
 from fer.study.create import create_study, invite
 from fer.study.db import Rater, Study
 from fer.study.report import report
+from tests.helpers.cli import run_cli
 from tests.unit.study.conftest import self_describing_checkpoint
 
 
@@ -177,14 +178,12 @@ def test_wandb_gets_the_tables_and_the_figure(study_dir, monkeypatch):
 
 
 def test_no_answers_yet_is_a_clear_error(study_dir, capsys):
-    from fer.errors import cli_main
     from fer.study.__main__ import main
 
     invite(study_dir, "ann")
-    with pytest.raises(SystemExit) as info:
-        cli_main(lambda: main(["report", str(study_dir)]))
+    code = run_cli(main, ["report", str(study_dir)])
     err = capsys.readouterr().err
-    assert info.value.code == 2 and err.count("\n") == 1 and "no answers yet (1 rater(s) invited)" in err
+    assert code == 2 and err.count("\n") == 1 and "no answers yet (1 rater(s) invited)" in err
     assert not (study_dir / "report").exists()
 
 

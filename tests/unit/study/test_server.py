@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from fer.study.create import invite
+from tests.helpers.cli import run_cli
 from tests.unit.study.conftest import fields, start_server
 
 
@@ -114,11 +115,9 @@ def test_binds_to_loopback_unless_told_and_warns_for_all_interfaces(study_dir, m
 
 
 def test_serve_refuses_a_study_with_missing_images(study_dir, capsys):
-    from fer.errors import cli_main
     from fer.study.__main__ import main
 
     next((study_dir / "images").iterdir()).unlink()
-    with pytest.raises(SystemExit) as info:
-        cli_main(lambda: main(["serve", str(study_dir)]))
+    code = run_cli(main, ["serve", str(study_dir)])
     err = capsys.readouterr().err
-    assert info.value.code == 2 and err.count("\n") == 1 and "1 image(s) of the study are missing" in err
+    assert code == 2 and err.count("\n") == 1 and "1 image(s) of the study are missing" in err

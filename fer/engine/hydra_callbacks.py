@@ -1,0 +1,92 @@
+"""Hydra callback that makes a sweep's failures visible: a list of the jobs without results at the end.
+
+Hydra's launchers catch a job's exception and go on with the other jobs; the basic sweeper then re-raises the
+first failure after the batch (so the exit code is non-zero) and never calls `on_multirun_end`. So the
+summary is printed from `on_multirun_end` when the sweep returns, and otherwise at interpreter exit.
+Failure markers (`failed.json`, fer/runs/record.py) are files in the job folders, written by the task wrapper
+(fer/engine/lifecycle.py), so the summary also covers jobs run in other processes (joblib) or on other machines
+(submitit, on a shared file system). A job that failed before its task ran (e.g. a config that does not
+instantiate) gets its marker here.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import io
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from fer.runs.record import FAILED_MARKER, clear_failure, sweep_status, write_failure
+
+log = logging.getLogger(__name__)
+MAX_LISTED = 20
+
+
+class SweepSummary(Callback):
+    def __init__(self) -> None:
+        self.sweep_dir: Path | None = None
+        self.printed = False
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.sweep_dir = Path(str(config.hydra.sweep.dir))
+        self.printed = False
+        atexit.register(self.summary)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        out = Path(str(config.hydra.runtime.output_dir))
+        if job_return.status == JobStatus.COMPLETED:
+            clear_failure(out)  # a rerun finished it
+        elif job_return.status == JobStatus.FAILED and not (out / FAILED_MARKER).is_file():
+            write_failure(out, list(job_return.overrides or []), job_exception(job_return))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self.summary()
+
+    def summary(self) -> None:
+        if self.printed or self.sweep_dir is None:
+            return
+        self.printed = True
+        try:
+            status = sweep_status(self.sweep_dir)
+        except Exception as e:  # the summary must never hide the sweep's own outcome
+            print(f"sweep summary unavailable: {e}", file=sys.stderr)
+            return
+        planned = f"{status.planned}" if status.planned is not None else "?"
+        lines = [f"sweep {self.sweep_dir}: {len(status.runs)} finished of {planned} planned job(s)"]
+        failed = [m for m in status.missing if m.state == "failed"]
+        if status.missing:
+            lines.append(f"{len(status.missing)} job(s) without results ({len(failed)} failed):")
+            shown = sorted(status.missing, key=lambda m: m.state != "failed")[:MAX_LISTED]  # failures first
+            for m in shown:
+                err = m.error.strip().splitlines()[-1] if m.error.strip() else ""
+                lines.append(
+                    f"  FAILED {m.label}: {err}\n    {self.sweep_dir / m.folder}"
+                    if m.state == "failed"
+                    else f"  {m.state.upper()} {m.label}\n    {self.sweep_dir / m.folder}"
+                )
+            if len(status.missing) > len(shown):
+                lines.append(
+                    f"  ... and {len(status.missing) - len(shown)} more "
+                    f"(all of them: python -m fer.report {self.sweep_dir})"
+                )
+            lines.append("rerun the same command (same hydra.sweep.dir) to resume them; finished jobs are skipped")
+        lines.append(f"report: python -m fer.report {self.sweep_dir}")
+        print("\n".join(lines), file=sys.stderr if failed else sys.stdout, flush=True)
+
+
+def job_exception(job_return: JobReturn) -> BaseException | None:
+    """A failed job's exception: the public `return_value` re-raises it (and notes the failure on stderr, which
+    Hydra does again when the sweep ends)."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            job_return.return_value  # noqa: B018  (raises the job's exception)
+    except Exception as e:
+        return e
+    return None
