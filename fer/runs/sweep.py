@@ -1,9 +1,10 @@
 """Sweep jobs and their folders, through Hydra's public override parser.
 
-`job_dirname` is the `fer_job_dir` resolver behind `hydra.sweep.subdir` (conf/hydra/default.yaml), registered
-by fer/engine/resolvers.py when the `fer` package is imported, so that every process that runs a job (the local one,
-joblib workers, submitit jobs) resolves the same folder name for the same configuration. `expand_sweep` and
-`job_folder` recompute, from a sweep's `multirun.yaml`, which jobs it planned and where each one writes.
+`job_dirname` is the `fer_job_dir` resolver behind `hydra.sweep.subdir` (conf/hydra/default.yaml), registered by
+fer/runs/resolvers.py (train.py and generate.py call `register_resolvers()` on import), so that every process that
+runs a job (the local one, joblib workers, submitit jobs) resolves the same folder name for the same configuration.
+`expand_sweep` and `job_folder` recompute, from a sweep's `multirun.yaml`, which jobs it planned and where each one
+writes.
 """
 
 from __future__ import annotations

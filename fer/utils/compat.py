@@ -1,6 +1,6 @@
 """The one place that reaches into another library's private state, because no public way exists.
 
-Each access is a small function with a test (tests/test_compat.py) that fails loudly when an upgrade renames
+Each access is a small function with a test (tests/unit/utils/test_compat.py) that fails loudly when an upgrade renames
 or removes what it relies on.
 """
 
