@@ -33,6 +33,7 @@ from fer.data.gan_manifest import read_gan_seen_subjects, read_manifest
 from fer.faces.detection import FaceOptions
 from fer.faces.images import BadImageError, decode
 from fer.faces.pipeline import FacePipeline
+from fer.runs.resolvers import register_resolvers
 from fer.study.db import DB_FILE, IMAGES, KINDS, MANIFEST, Study, StudyError, init_db, now
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -49,12 +50,17 @@ def compose(overrides: list[str]):
 
     if not CONF.is_dir():
         raise StudyError(f"no config folder at {CONF}: --real <catalogue name> needs the framework's conf/ tree")
+    register_resolvers()  # ${fer_cwd:} and the others, as generate.py registers them
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
             return hydra_compose(config_name="generate.yaml", overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as e:
-        raise StudyError(f"--set {' '.join(overrides)}: {str(e).splitlines()[0]}") from None
+        cause: BaseException | None = e
+        while cause is not None and not str(cause).strip():  # Hydra wraps the message-bearing error
+            cause = cause.__cause__
+        why = str(cause).strip().splitlines()[0] if cause is not None else type(e).__name__
+        raise StudyError(f"the framework's config with --set {' '.join(overrides) or '(none)'}: {why}") from None
 
 
 def generated_source(path: str | Path) -> tuple[Source, dict | None]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -228,3 +231,25 @@ def test_new_link_replaces_the_old_one(study_dir):
         invite(study_dir, "bob", new_link=True)
     with pytest.raises(Exception, match="--items 99"):
         invite(study_dir, "cat", n_items=99)
+
+
+def test_the_commands_in_a_fresh_process(tmp_path, kdef_and_gan):
+    """`python -m fer.study create` with a catalogue name, `invite`, and a mistake, each as a shell runs them."""
+
+    def study_cli(*argv: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "FER_ROOT": str(tmp_path)}
+        cmd = [sys.executable, "-m", "fer.study", *argv]
+        return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+    sets = [a for o in synthetic_kdef(kdef_and_gan) for a in ("--set", o)]
+    out = tmp_path / "study"
+    proc = study_cli(
+        "create", str(out), "--generated", str(kdef_and_gan["gan"]), "--real", "kdef", "--per-class", "2", *sets
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["items"] == 8 and (out / "study.sqlite").is_file()
+    proc = study_cli("invite", str(out), "--rater", "ann")
+    assert proc.returncode == 0 and proc.stdout.startswith("http://127.0.0.1:8000/r/"), proc.stderr
+    proc = study_cli("create", str(tmp_path / "other"), "--generated", str(kdef_and_gan["gan"]), "--real", "nosuch")
+    assert proc.returncode == 2 and proc.stdout == "" and not (tmp_path / "other").exists()
+    assert proc.stderr.startswith("error: --real: 'nosuch' is not a dataset") and proc.stderr.count("\n") == 1
