@@ -22,6 +22,7 @@ from fer.errors import cli_main
 
 
 def parser() -> argparse.ArgumentParser:
+    """The command line: create, invite, serve, report."""
     p = argparse.ArgumentParser(
         prog="python -m fer.study", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -66,6 +67,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def all_interfaces(host: str) -> bool:
+    """Whether binding `host` listens on every interface (0.0.0.0, ::, or an empty host)."""
     try:
         return ipaddress.ip_address(host).is_unspecified
     except ValueError:
@@ -73,6 +75,7 @@ def all_interfaces(host: str) -> bool:
 
 
 def serve(study_dir: str, host: str, port: int) -> int:
+    """Run the web app with uvicorn until stopped; warns when bound to all interfaces."""
     import uvicorn
 
     from fer.study.app import create_app
@@ -99,6 +102,7 @@ def serve(study_dir: str, host: str, port: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """One subcommand; user errors are raised as `StudyError` for `cli_main` to print."""
     args = parser().parse_args(argv)
     if args.command == "create":
         from fer.study.create import create_study

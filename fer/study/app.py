@@ -70,6 +70,7 @@ class SecurityHeaders:
 
 
 def create_app(study_dir: str | Path) -> Starlette:
+    """The web app of one study folder (checked: a folder that is not a study is a `StudyError`)."""
     study = Study.open(study_dir)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.autoescape = True

@@ -88,10 +88,12 @@ class StudyError(UserError):
 
 
 def digest(secret: str) -> str:
+    """The stored form of a link token or session id: its SHA-256, in hex."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def now() -> str:
+    """The local time, ISO 8601 with its offset."""
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
@@ -142,12 +144,16 @@ def init_db(path: Path, meta: dict, items: list[dict]) -> None:
 
 @dataclass(frozen=True)
 class Rater:
+    """A rater: their row id and name."""
+
     id: int
     name: str
 
 
 @dataclass(frozen=True)
 class Session:
+    """A browser session: its rater and the form token that the session's forms carry."""
+
     rater: Rater
     csrf: str
 
@@ -164,6 +170,7 @@ class Study:
 
     @classmethod
     def open(cls, folder: str | Path) -> Study:
+        """The study in `folder`; a `StudyError` naming what is wrong when it is not one."""
         folder = Path(folder).expanduser()
         hint = "create one with `python -m fer.study create <out dir> --generated <samples> --real <source>`"
         if not folder.is_dir():
@@ -184,12 +191,14 @@ class Study:
 
     @property
     def conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = connect(self.path)
         return conn
 
     def close(self) -> None:
+        """Close this thread's connection."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -198,6 +207,7 @@ class Study:
     # ------------------------------------------------------------------------------------------ items
 
     def items(self) -> list[dict]:
+        """Every face of the study: blind id, file, kind, class, subject, source, origin file."""
         return [dict(r) for r in self.conn.execute("SELECT * FROM items ORDER BY id")]
 
     def image_path(self, rater: Rater, item_id: str) -> Path | None:
@@ -213,6 +223,7 @@ class Study:
     # ------------------------------------------------------------------------------------------ raters
 
     def raters(self) -> list[dict]:
+        """The invited raters: id, name, when."""
         return [dict(r) for r in self.conn.execute("SELECT id, name, created FROM raters ORDER BY id")]
 
     def add_rater(self, name: str, order: list[tuple[str, int | None]]) -> str:
@@ -245,6 +256,7 @@ class Study:
         return token
 
     def rater_by_token(self, token: str) -> Rater | None:
+        """The rater whose link carries `token`, or None."""
         row = self.conn.execute("SELECT id, name FROM raters WHERE token_hash = ?", (digest(token),)).fetchone()
         return Rater(row["id"], row["name"]) if row else None
 
@@ -261,6 +273,7 @@ class Study:
         return sid, Session(rater, csrf)
 
     def session(self, sid: str) -> Session | None:
+        """The session of a cookie value, or None."""
         row = self.conn.execute(
             "SELECT r.id, r.name, s.csrf FROM sessions s JOIN raters r ON r.id = s.rater_id WHERE s.id_hash = ?",
             (digest(sid),),

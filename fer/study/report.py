@@ -69,6 +69,7 @@ def rater_table(answers: list[dict]) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------ figures
 def subject_of(a: dict) -> str:
+    """The cluster an answer is resampled with: the real face's subject, or the generated face itself."""
     return a["subject"] if a["kind"] == "real" else f"generated:{a['item_id']}"
 
 
@@ -200,6 +201,7 @@ def classifier_agreement(images: list[dict], rows: list[dict], seed: int) -> dic
 
 # ------------------------------------------------------------------------------------------ writing
 def csv_text(rows: list[dict]) -> str:
+    """Rows as CSV text with a header (empty for no rows)."""
     buf = io.StringIO()
     if rows:
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -221,6 +223,7 @@ def _t(s: dict) -> str:
 
 
 def summary_rows(table: dict) -> list[dict]:
+    """The main table as CSV rows: per emotion and overall, each figure with both intervals."""
     rows = []
     for scope, t in table.items():
         row = {"emotion": scope}
@@ -248,6 +251,7 @@ def markdown(
     kept: bool,
     subjects: dict[str, int],
 ) -> str:
+    """report.md: the study, the main table, agreement, the classifier, the raters, the files."""
     m = study.meta
     flagged = [r["rater"] for r in raters if r["flagged"]]
     counted = [r for r in raters if kept or not r["flagged"]]
@@ -330,6 +334,7 @@ def markdown(
 
 
 def figure(table: dict, path: Path, title: str) -> None:
+    """report.png: people's expression accuracy (real, generated) and detection accuracy per emotion."""
     import matplotlib
 
     matplotlib.use("Agg")
