@@ -36,6 +36,7 @@ def show_tracebacks() -> bool:
 
 
 def user_error_message(e: UserError) -> str:
+    """The one line a command prints for a user error."""
     return f"error: {e}"
 
 

@@ -34,6 +34,7 @@ def derived_seed(*keys: int) -> int:
 
 
 def reseed(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also every CUDA device's generator

@@ -37,9 +37,11 @@ class EMA(WeightAveraging):
         return averaged + (current - averaged) * (1.0 - decay)
 
     def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
+        """Update the average every `every_n_steps` optimizer steps (not at epoch ends)."""
         return step_idx is not None and step_idx % self.every_n_steps == 0
 
     def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        """Only when fitting restore the live weights too; otherwise the model keeps the checkpoint's average."""
         # The parent restores a checkpoint's live weights whenever it holds an average model, which after `fit`
         # includes `trainer.test(ckpt_path=best)`: the test sets would score the live weights, not the average
         # that validation chose. Outside fitting the checkpoint's `state_dict` (the average) stays.

@@ -45,6 +45,9 @@ def trunk_blocks(trunk: nn.Module, exclude: set[str] | list[str] = ()) -> list[l
 
 
 class PhaseSwitch(BaseFinetuning):
+    """Train the head on a frozen trunk until epoch `unfreeze_at`, then also the trunk's last `k` blocks, in their
+    own optimizer group at `lr` (see the module docstring)."""
+
     def __init__(
         self, unfreeze_at: int = 10, k: int = 2, lr: float = 1e-5, head_lr: float | None = None, train_bn: bool = False
     ):
@@ -57,10 +60,12 @@ class PhaseSwitch(BaseFinetuning):
 
     # -- which parameters -------------------------------------------------------------------------------------
     def blocks(self, pl_module: pl.LightningModule) -> list[list[str]]:
+        """The trunk's parameter names by block, in forward order, without the parameters `forward_features` skips."""
         net = pl_module.net
         return trunk_blocks(net.trunk, getattr(net, "unused_trunk_params", ()))
 
     def blocks_to_unfreeze(self, pl_module: pl.LightningModule) -> list[str]:
+        """Parameter names of the last `k` blocks (every block for k=-1, none for k=0)."""
         blocks = self.blocks(pl_module)
         if self.k > len(blocks):
             log.warning("phase_switch.k=%d but the trunk has %d blocks: unfreezing all", self.k, len(blocks))
@@ -73,6 +78,7 @@ class PhaseSwitch(BaseFinetuning):
 
     # -- BaseFinetuning hooks -----------------------------------------------------------------------------------
     def freeze_before_training(self, pl_module: pl.LightningModule) -> None:
+        """Freeze the trunk (its BatchNorm too unless `train_bn`); parameters unused by the trunk stay frozen."""
         self.freeze(pl_module.net.trunk, train_bn=self.train_bn)
         unused = set(getattr(pl_module.net, "unused_trunk_params", ()))
         for n, p in pl_module.net.trunk.named_parameters():  # unused parameters stay frozen even with train_bn
@@ -80,6 +86,8 @@ class PhaseSwitch(BaseFinetuning):
                 p.requires_grad_(False)
 
     def finetune_function(self, pl_module: pl.LightningModule, epoch: int, optimizer: Optimizer) -> None:
+        """From `unfreeze_at` on: make the chosen blocks trainable and, when their group is missing, add it at `lr`
+        (setting the head's rate to `head_lr`, if given) and extend the schedulers to it."""
         if epoch < self.unfreeze_at:
             return
         params = self._params(pl_module)

@@ -16,6 +16,8 @@ from fer.utils.io import save_figure
 
 
 def plot_confusion(cm, class_names, title: str, path: str | Path) -> Path:
+    """Save a confusion matrix (true x predicted counts) as a PNG at `path`, colours normalized per row, counts in
+    the cells; returns the path written."""
     cm = np.asarray(cm, dtype=float)
     rows = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(5.5, 5))

@@ -28,6 +28,8 @@ from fer.faces.images import BadImageError, decode
 
 
 def summarize(samples) -> dict:
+    """The `summary` JSON of a reader's samples: images, subjects, per_class, origins, skipped (and usage and
+    splits where the dataset has them)."""
     names = list(CLASSES) + ["contempt"]
     per_class = Counter(names[s.label] for s in samples)
     out = {
@@ -72,6 +74,7 @@ def _reader_options(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m fer.data`: run one subcommand on `argv` (default: the command line); returns the exit status."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     parser = argparse.ArgumentParser(
         prog="python -m fer.data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -44,14 +44,17 @@ class PreparedSet:
 
     @property
     def labels(self) -> np.ndarray:
+        """The samples' labels, int64."""
         return np.asarray([s.label for s in self.samples], dtype=np.int64)
 
     def subset(self, idx) -> PreparedSet:
+        """The samples at indices `idx` with their crops, in that order (the report is shared)."""
         idx = np.asarray(idx, dtype=np.int64)
         return PreparedSet([self.samples[i] for i in idx], self.images[idx], self.report)
 
     @staticmethod
     def concat(parts: list[PreparedSet]) -> PreparedSet:
+        """The non-empty parts one after another (crops copied into memory, no report); all empty is an error."""
         parts = [p for p in parts if len(p.samples)]
         if not parts:
             raise ValueError("nothing to concatenate: every part is empty")
@@ -63,6 +66,8 @@ def _gray_source(s: Sample) -> bool:
 
 
 def cache_key(samples: list[Sample], faces: FaceOptions, size: int, color: str) -> str:
+    """A 20-hex-digit key of everything that changes the crops: the face options, size, colour and each sample's
+    path, size, mtime, label and subject."""
     h = hashlib.sha256()
     h.update(
         json.dumps(

@@ -67,6 +67,8 @@ class Source:
 
     @classmethod
     def from_config(cls, name: str, cfg: Mapping) -> Source:
+        """The entry `name` from its config, checked: unknown keys, reader or reader options and a missing root are
+        `ConfigError`s."""
         cfg = plain(cfg)
         where = f"sources.{name}"
         unknown_keys = set(cfg) - {f.name for f in cls.__dataclass_fields__.values()}
@@ -102,6 +104,7 @@ class Source:
 
     @property
     def origin(self) -> str:
+        """The origin of this source's samples (its `origin` option; `original` by default)."""
         return self.options.get("origin", "original")
 
     def problem(self) -> str | None:
@@ -214,6 +217,7 @@ def read_dataset(reader: str, root: str | Path, **options) -> list[Sample]:
 
 
 def read_source(name: str, cfg: Mapping) -> list[Sample]:
+    """The samples of the catalogue entry `cfg` (named `name`), without cropping."""
     return Source.from_config(name, cfg).read()
 
 

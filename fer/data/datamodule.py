@@ -46,6 +46,9 @@ class FaceArrayDataset(Dataset):
 
 
 class FERDataModule(pl.LightningDataModule):
+    """Loads the variant's training sources (and the protocol's pool and test sets) as cached face crops, splits
+    them through `protocol`, checks leakage, saves `split.json` to `output_dir` and serves uint8 batches."""
+
     def __init__(
         self,
         train,  # catalogue names ([kdef, pfa]) or {name: entry or null}
@@ -119,6 +122,7 @@ class FERDataModule(pl.LightningDataModule):
         return {n: s.load(self.pipelines[n], cache_dir) for n, s in sources.items()}
 
     def setup(self, stage: str | None = None) -> None:
+        """Load, split, check and record once; later calls do nothing."""
         if self.train_set is not None:
             return
         self.preflight()
@@ -188,4 +192,5 @@ class FERDataModule(pl.LightningDataModule):
         return [n for n in self.test_names if n in self.test_sets]
 
     def test_dataloader(self) -> list[DataLoader]:
+        """One loader per test set, in `served_test_names` order."""
         return [self._loader(self.test_sets[n], shuffle=False) for n in self.served_test_names]

@@ -107,6 +107,7 @@ class AugmentSettings:
         )
 
     def to_dict(self) -> dict:
+        """The settings as plain JSON values (tuples as lists)."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
 
 
@@ -203,6 +204,7 @@ def source_digest(prepared: PreparedSet, keys: Sequence[str]) -> str:
 
 
 def settings_key(settings: AugmentSettings, digest: str) -> str:
+    """A 12-hex-digit key of the settings and the source crops' digest (`source_digest`): the output's identity."""
     blob = json.dumps({"v": AUGMENT_VERSION, "settings": settings.to_dict(), "source": digest}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -378,6 +380,7 @@ def _summary(manifest: dict, out: Path, written: int, seconds: float) -> dict:
 
 
 def default_workers() -> int:
+    """Worker processes for augmentation: the CPU count, at most 4."""
     return max(1, min(4, os.cpu_count() or 1))
 
 

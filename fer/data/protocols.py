@@ -91,6 +91,7 @@ class Protocol:
 
     @property
     def fold(self) -> int | None:
+        """The k-fold test fold, or None for protocols without folds."""
         return None
 
     def split(
@@ -101,6 +102,9 @@ class Protocol:
         split_seed: int,
         val_origins=("original",),
     ) -> Split:
+        """Train / validation / test sets from the loaded sources (by name): the variant's training sources, the
+        k-fold pool and the cross-database test sets; subjects are dealt with `split_seed`, and validation scores
+        images of `val_origins` only."""
         raise NotImplementedError
 
     def _cross_tests(self, tests: dict[str, PreparedSet]) -> dict[str, PreparedSet]:
@@ -115,6 +119,8 @@ def _side(pool: PreparedSet, keep) -> PreparedSet:
 
 
 class CrossDatabase(Protocol):
+    """Train on the variant's sources less a `val_fraction` of their subjects (validation); test on each of `tests`."""
+
     name = "cross_db"
 
     def split(self, train, pool, tests, split_seed, val_origins=("original",)) -> Split:
@@ -130,6 +136,9 @@ class CrossDatabase(Protocol):
 
 
 class SubjectKFold(Protocol):
+    """Subject folds over the training sources plus `pool`: fold `fold` is the test set `fold<k>`, a `val_fraction`
+    of the other subjects is validation; `tests` are tested across databases as well."""
+
     name = "kfold"
 
     def __init__(

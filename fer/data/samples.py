@@ -29,4 +29,5 @@ class Sample:
             raise ValueError(f"{self.path}: origin {self.origin!r} not in {ORIGINS}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (meta included)."""
         return asdict(self)

@@ -22,6 +22,7 @@ class LeakageError(RuntimeError):
 
 
 def subjects_of(samples: list[Sample]) -> set[str]:
+    """The distinct subject ids of `samples`."""
     return {s.subject for s in samples}
 
 
@@ -128,6 +129,7 @@ def split_record(**parts: list[Sample]) -> dict:
 
 
 def save_split(path: str | Path, record: dict) -> None:
+    """Write a `split_record` to `path` as JSON, atomically."""
     from fer.utils.io import atomic_write_json  # unique temporary name: DDP ranks may save the same split at once
 
     atomic_write_json(path, record)

@@ -169,6 +169,7 @@ def export(checkpoint: str | Path, out: str | Path | None = None, fmt: str = "on
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m fer.export` on `argv` (default: the command line): writes the model and its card; returns 0."""
     p = argparse.ArgumentParser(
         prog="python -m fer.export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -56,6 +56,7 @@ def inputs(paths: list[str]) -> list[Path]:
 
 
 def face_row(names: list[str], face: Face, probs: np.ndarray) -> dict:
+    """One face's output row: its box, whether a detector found it, the most probable class and all probabilities."""
     return {
         "box": [int(v) for v in face.box],
         "face_found": face.found,
@@ -170,6 +171,8 @@ class CsvRows:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m fer.predict` on `argv` (default: the command line): one row per face to stdout. Returns 0, or 1
+    when no face was predicted, 2 on a user error."""
     p = argparse.ArgumentParser(
         prog="python -m fer.predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -30,11 +30,14 @@ class BadVideoError(UserError, ValueError):
 
 
 def is_video(path: Path) -> bool:
+    """Whether the file's suffix is a video container's (VIDEO_SUFFIXES)."""
     return path.suffix.lower() in VIDEO_SUFFIXES
 
 
 @dataclass(frozen=True)
 class Frame:
+    """One decoded frame of a video or camera."""
+
     index: int  # in the source, counting every frame (also the ones --every skips)
     time: float  # seconds
     image: np.ndarray  # BGR, as decoded
@@ -109,6 +112,7 @@ class AnnotatedVideo:
         self.fps, self.writer, self.frames = fps, None, 0
 
     def write(self, image: np.ndarray, rows: list[dict]) -> None:
+        """Append the BGR frame with its face rows drawn (`draw`); the first frame opens the writer."""
         if self.writer is None:
             h, w = image.shape[:2]
             self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))

@@ -31,6 +31,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """`TorchCheckpointIO` whose local saves are atomic and durable (write, flush, fsync, rename)."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        """Save atomically and durably (a full disk names the bytes needed); remote paths go to Lightning's writer."""
         if "://" in str(path):  # remote storage: Lightning's own writer
             return super().save_checkpoint(checkpoint, path, storage_options)
         if storage_options is not None:

@@ -33,6 +33,7 @@ def _is_number(v) -> bool:
 
 
 def check_positive_int(value, key: str) -> None:
+    """`value` must be an int >= 1 (not a bool); otherwise a ConfigError naming `key`."""
     if not _is_int(value) or value < 1:
         raise ConfigError(f"{key}={value!r}: expected a positive integer")
 

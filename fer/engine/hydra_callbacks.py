@@ -30,6 +30,8 @@ MAX_LISTED = 20
 
 
 class SweepSummary(Callback):
+    """Keeps each job's failure marker up to date and prints the sweep's summary once at its end (or at exit)."""
+
     def __init__(self) -> None:
         self.sweep_dir: Path | None = None
         self.printed = False
@@ -40,6 +42,7 @@ class SweepSummary(Callback):
         atexit.register(self.summary)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        """Clear the job's failure marker when it completed; write one when it failed without leaving one."""
         out = Path(str(config.hydra.runtime.output_dir))
         if job_return.status == JobStatus.COMPLETED:
             clear_failure(out)  # a rerun finished it
@@ -50,6 +53,7 @@ class SweepSummary(Callback):
         self.summary()
 
     def summary(self) -> None:
+        """Print finished / planned jobs and those without results (to stderr when some failed), once."""
         if self.printed or self.sweep_dir is None:
             return
         self.printed = True

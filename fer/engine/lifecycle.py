@@ -37,6 +37,7 @@ _open_loggers: list = []  # the loggers the running task opened and has not clos
 
 # ------------------------------------------------------------------------------------------------- loggers
 def wandb_has_credentials() -> bool:
+    """Whether W&B can log in: WANDB_API_KEY is set or the netrc file has an api.wandb.ai entry."""
     if os.environ.get("WANDB_API_KEY"):
         return True
     netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))

@@ -23,6 +23,8 @@ def _float(v):
 
 
 def run_results(cfg, trainer, model, datamodule, best_ckpt: str | None, seconds: float) -> RunRecord:
+    """The record of a run that has fitted and tested: identity, overrides, validation metrics (of the chosen
+    checkpoint when one was kept), test results, skipped test sets, split digest and GAN exposure."""
     cb = trainer.callback_metrics
     metrics = {k: _float(v) for k, v in cb.items() if k.startswith(("val/", "train/"))}
     ckpt_cb = trainer.checkpoint_callback
@@ -70,6 +72,8 @@ def _gan_saw_test(gan: dict) -> bool | None:
 
 
 def print_run_table(results: dict, log_lines: list[str] | None = None) -> None:
+    """Print a run's results (a RunRecord dict) as a table of its test sets and validation, then its warnings,
+    files and `log_lines`."""
     table = Table(
         title=f"{results['variant']} / {results['backbone']} / {results['protocol']} "
         f"(seed {results['seed']}, split seed {results['split_seed']}, 1 run)"

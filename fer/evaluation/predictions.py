@@ -51,16 +51,20 @@ class Predictions:
 
     @property
     def preds(self) -> np.ndarray:
+        """Predicted class index per image (the most probable class)."""
         return self.probs.argmax(1)
 
     @property
     def correct(self) -> np.ndarray:
+        """Whether each image's prediction is its label (bool array)."""
         return self.preds == self.labels
 
     def accuracy(self) -> float:
+        """Share of correct predictions in [0, 1]; NaN for an empty set."""
         return float(self.correct.mean()) if len(self) else float("nan")
 
     def subset(self, idx) -> Predictions:
+        """The rows at indices `idx`, in that order."""
         idx = np.asarray(idx, dtype=np.int64)
 
         def pick(seq):
@@ -118,6 +122,7 @@ class Predictions:
         return header, rows
 
     def to_csv(self) -> str:
+        """The predictions file's text (probabilities to 6 significant digits)."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         header, rows = self.table()
@@ -128,10 +133,12 @@ class Predictions:
         return buf.getvalue()
 
     def save(self, path: str | Path) -> None:
+        """Write `to_csv()` to `path`, atomically."""
         atomic_write_text(path, self.to_csv())
 
     @classmethod
     def load(cls, path: str | Path) -> Predictions:
+        """Read a predictions file; an unreadable, empty or malformed file is a `PredictionsError`."""
         path = Path(path)
         try:
             with open(path, newline="") as fh:
@@ -169,6 +176,7 @@ class Predictions:
 
 
 def predictions_dir(run_dir: str | Path) -> Path:
+    """The folder of a run's predictions files."""
     return Path(run_dir) / FOLDER
 
 

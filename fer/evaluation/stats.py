@@ -42,6 +42,7 @@ class Interval:
     high: float | None = None
 
     def text(self, digits: int = 1) -> str:
+        """`estimate [low, high]` with `digits` decimals; the estimate alone without an interval; `n/a` for NaN."""
         if self.estimate is None or math.isnan(self.estimate):
             return "n/a"
         if self.low is None or math.isnan(self.low):
@@ -180,9 +181,11 @@ class Comparison:
 
     @property
     def significant(self) -> bool:
+        """Whether the test's p-value is below ALPHA (0.05)."""
         return self.p is not None and not math.isnan(self.p) and self.p < ALPHA
 
     def evidence(self) -> str:
+        """What the comparison rests on: pairs or runs compared, the test and its p-value, and any note."""
         if self.method == "paired runs":
             what = f"{self.n_pairs} paired run{'s' if self.n_pairs != 1 else ''}, {self.test} {_p(self.p)}"
         elif self.method == "paired images":
@@ -194,6 +197,8 @@ class Comparison:
         return what + (f"; {self.note}" if self.note else "")
 
     def sentence(self) -> str:
+        """The finding in one sentence: who beats whom by how many points with its interval, or no significant
+        difference, or not testable."""
         if self.diff is None or self.method == "not testable":
             return f"{self.b} vs {self.a} on {self.test_set}: not testable ({self.evidence()})"
         ci = f"95% CI [{self.low:.1f}, {self.high:.1f}]" if self.low is not None else "no interval"

@@ -45,6 +45,8 @@ class FaceModelError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class FaceOptions:
+    """How faces are found and cropped (the `faces` config); keys this class does not know are kept in `extra`."""
+
     detector: str = "haar"
     margin: float = 0.2  # fraction of the face box added on each side
     square: bool = True
@@ -75,6 +77,7 @@ class FaceOptions:
 
     @classmethod
     def from_config(cls, cfg) -> FaceOptions:
+        """Options from a `faces` mapping (or None for the defaults); `crop` becomes a tuple."""
         d = dict(cfg or {})
         if d.get("crop") is not None:
             d["crop"] = tuple(float(v) for v in d["crop"])
@@ -135,10 +138,13 @@ class Detector:
         return sorted(boxes, key=lambda b: -b[2] * b[3])
 
     def detect(self, image: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """Raw face boxes (x, y, w, h) in `image`'s pixels, unfiltered and unsorted; subclasses implement it."""
         raise NotImplementedError
 
 
 class HaarDetector(Detector):
+    """OpenCV's bundled frontal-face Haar cascade (`scale_factor`, `min_neighbors`)."""
+
     def __init__(self, opts: FaceOptions):
         super().__init__(opts)
         path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
@@ -171,6 +177,8 @@ def parse_ssd(out: np.ndarray, w: int, h: int, threshold: float) -> list[tuple[f
 
 
 class DnnDetector(Detector):
+    """OpenCV's ResNet-10 SSD face model from the user's `config` (prototxt) and `model` (caffemodel)."""
+
     def __init__(self, opts: FaceOptions):
         super().__init__(opts)
         config = _need_file(opts.config, "faces.config (deploy.prototxt)", DNN_HELP)
@@ -196,6 +204,8 @@ def parse_yunet(faces: np.ndarray | None) -> list[tuple[float, float, float, flo
 
 
 class YuNetDetector(Detector):
+    """OpenCV's FaceDetectorYN with the user's YuNet ONNX `model`."""
+
     def __init__(self, opts: FaceOptions):
         super().__init__(opts)
         model = _need_file(opts.model, "faces.model (YuNet .onnx)", YUNET_HELP)
@@ -234,11 +244,14 @@ def detect_faces(image: np.ndarray, opts: FaceOptions) -> list[tuple[int, int, i
 
 
 def center_box(h: int, w: int) -> tuple[int, int, int, int]:
+    """The largest centred square (x, y, side, side) of an h x w image."""
     side = min(h, w)
     return ((w - side) // 2, (h - side) // 2, side, side)
 
 
 def expand_box(box, h: int, w: int, margin: float, square: bool) -> tuple[int, int, int, int]:
+    """`box` (x, y, w, h) grown by `margin` of its size on each side about its centre, squared on the longer side
+    if `square`; it may leave the image (`crop_box` pads)."""
     x, y, bw, bh = box
     cx, cy = x + bw / 2, y + bh / 2
     bw, bh = bw * (1 + 2 * margin), bh * (1 + 2 * margin)

@@ -49,6 +49,8 @@ class Face:
 
 @dataclass(frozen=True)
 class FacePipeline:
+    """Everything from an image to the network's input: face options, crop size, colour, the backbone's mean/std."""
+
     faces: FaceOptions = field(default_factory=FaceOptions)
     size: int = 224
     color: str = "gray"  # what the crops hold; grey crops are replicated to the trunk's channels by the model
@@ -63,6 +65,7 @@ class FacePipeline:
 
     @property
     def channels(self) -> int:
+        """Channels of a crop: 1 for grey, 3 for RGB."""
         return 1 if self.color == "gray" else 3
 
     # ------------------------------------------------------------------------------------------ images
@@ -79,6 +82,7 @@ class FacePipeline:
         return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if self.color == "gray" else frame
 
     def resize(self, face: np.ndarray) -> np.ndarray:
+        """A face crop resized to (size, size) by the RESIZE rule."""
         interp = cv2.INTER_AREA if face.shape[0] > self.size else cv2.INTER_LINEAR
         return cv2.resize(face, (self.size, self.size), interpolation=interp)
 
@@ -140,6 +144,7 @@ class FacePipeline:
 
     @classmethod
     def from_dict(cls, d: dict) -> FacePipeline:
+        """The pipeline `to_dict` saved (unknown keys ignored, missing ones defaulted)."""
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in dict(d).items() if k in known}
         return cls(

@@ -26,6 +26,7 @@ from fer.models.components.backbone import FERNet
 
 
 def make_metrics(num_classes: int) -> MetricCollection:
+    """One set's metrics, fed (probabilities, labels): accuracy, macro F1, per-class recall, confusion matrix, ECE."""
     return MetricCollection(
         {
             "acc": MulticlassAccuracy(num_classes, average="micro"),
@@ -54,6 +55,27 @@ def interleave_ranks(gathered: torch.Tensor, total: int) -> torch.Tensor:
 
 
 class ClassifierModule(pl.LightningModule):
+    """FERNet under Lightning: takes uint8 (B, C, H, W) crops, normalizes them on the device with the trunk's
+    mean/std, trains with cross-entropy and scores the validation set and each named test set with torchmetrics.
+    Results: `val_history` (per epoch), `test_results` and `test_outputs` (per test set), `predict_outputs`.
+
+    Args:
+        net: the network (timm trunk + head).
+        optimizer: optimizer factory (a `_partial_`), completed with the trainable parameters.
+        scheduler: optional LR scheduler factory, stepped per epoch on `val/loss`.
+        class_names: class names, in label order.
+        test_names: the test sets, in the order of the test loaders (a DataModule may serve fewer).
+        hflip: probability of a horizontal flip of each training image, on the device.
+        augment: further online augmentation of training batches, on the device.
+        label_smoothing: cross-entropy label smoothing (Mixup's own when `mixup` is on).
+        mixup: timm `Mixup` arguments, or None for off.
+        class_weights: `balanced` for loss weights from the training set's class counts, or None.
+        tta_flip: test and predict on the mean of each image's and its mirror's probabilities.
+        channels_last: run the net in channels-last memory format.
+        compile: `torch.compile` the net in place.
+        inference: what prediction needs (`fer.runs.description.describe_run`), saved in checkpoints.
+    """
+
     def __init__(
         self,
         net: FERNet,
@@ -127,6 +149,7 @@ class ClassifierModule(pl.LightningModule):
         return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of uint8 (B, C, H, W) crops."""
         return self.net(self.normalize(x))
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
@@ -149,6 +172,7 @@ class ClassifierModule(pl.LightningModule):
             return False
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Training batches only: random horizontal flips (`hflip`), then `augment`, on the device."""
         x, y = batch
         if self.hparams.hflip > 0 and self.in_training_loop():
             flip = torch.rand(x.shape[0], device=x.device) < self.hparams.hflip
@@ -158,11 +182,13 @@ class ClassifierModule(pl.LightningModule):
         return x, y
 
     def on_fit_start(self) -> None:
+        """With `class_weights=balanced`, loss weights from the data module's training labels."""
         if self.hparams.class_weights == "balanced":
             labels = self.trainer.datamodule.train_set.labels
             self.class_weight = balanced_class_weights(labels, len(self.hparams.class_names)).to(self.device)
 
     def training_step(self, batch, batch_idx: int):
+        """Cross-entropy of the batch (Mixup/CutMix'd when on), class-weighted and smoothed as configured."""
         x, y = batch
         x, target = self.normalize(x), y
         # timm's Mixup needs an even batch (it pairs each image with its mirror in the batch): an odd last
@@ -187,6 +213,7 @@ class ClassifierModule(pl.LightningModule):
         self.val_metrics.update(logits.softmax(-1), y)
 
     def on_validation_epoch_end(self) -> None:
+        """Log the epoch's validation metrics and keep its summary in `val_history` (not for the sanity check)."""
         m = self.val_metrics.compute()
         self.log_dict({"val/acc": m["acc"], "val/f1": m["f1"]}, prog_bar=True)
         self.log("val/ece", m["ece"])
@@ -209,6 +236,7 @@ class ClassifierModule(pl.LightningModule):
         return self.val_history[pick(sorted(self.val_history), key=lambda e: self.val_history[e][key])]  # first best
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Save `val_history`, so a resumed run still knows its earlier epochs' validation results."""
         checkpoint["val_history"] = self.val_history  # plain numbers: loads with weights_only=True
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -243,6 +271,7 @@ class ClassifierModule(pl.LightningModule):
         return (probs, labels) if len(labels) else None
 
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
+        """Score the batch's `probabilities` on its loader's test set and keep them for `test_outputs`."""
         x, y = batch
         probs = self.probabilities(x)
         i = self._test_index[dataloader_idx]  # the loader's test set among test_names
@@ -250,6 +279,7 @@ class ClassifierModule(pl.LightningModule):
         self._collect(i, probs, y)
 
     def on_test_epoch_start(self) -> None:
+        """Map the loaders to the test sets the data module serves (`served_test_names`)."""
         self.test_outputs = {}
         # A DataModule serves loaders only for the test sets that have images: name them, so that a set left out
         # does not shift the later sets' figures onto the wrong names. Plain loaders: one per test name, in order.
@@ -258,6 +288,8 @@ class ClassifierModule(pl.LightningModule):
         self._test_index = [names.index(n) for n in served] if served is not None else list(range(len(names)))
 
     def on_test_epoch_end(self) -> None:
+        """Per served test set with images: log acc/F1, fill `test_results` (summary) and `test_outputs`
+        (probabilities, labels in dataset order, gathered across processes)."""
         for i in self._test_index:  # the served test sets: the others have no figures to compute
             name, metrics = self.hparams.test_names[i], self.test_metrics[i]
             outputs = self._gathered(i)
@@ -272,6 +304,7 @@ class ClassifierModule(pl.LightningModule):
             metrics.reset()
 
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
+        """The batch's `probabilities`, kept with its labels for `predict_outputs`."""
         x, y = batch
         probs = self.probabilities(x)
         self._collect(-1, probs, y)
@@ -281,9 +314,11 @@ class ClassifierModule(pl.LightningModule):
         self.predict_outputs = None
 
     def on_predict_epoch_end(self) -> None:
+        """`predict_outputs`: (probabilities, labels) of the whole loader in dataset order, or None when empty."""
         self.predict_outputs = self._gathered(-1)
 
     def configure_optimizers(self):
+        """The optimizer over the parameters that require grad, and the scheduler (per epoch, on `val/loss`) if any."""
         params = [p for p in self.parameters() if p.requires_grad]  # the frozen trunk joins later (PhaseSwitch)
         optimizer = self.optimizer_factory(params=params)
         if not self.scheduler_factory:

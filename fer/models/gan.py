@@ -68,6 +68,11 @@ DIFF_AUGMENTS = {"translation": rand_translation, "cutout": rand_cutout}
 
 
 class GANModule(pl.LightningModule):
+    """One DCGAN trained on real faces in [-1, 1] (manual optimization: a discriminator and a generator step per
+    batch). `generator`/`discriminator` are `_target_` configs built with the shared sizes; `diffaugment` names
+    the DiffAugment transforms (`DIFF_AUGMENTS`) of every discriminator input; `grid_size`/`grid_seed` fix the
+    noise of the per-epoch sample grid."""
+
     def __init__(
         self,
         generator: Mapping | None = None,
@@ -102,6 +107,7 @@ class GANModule(pl.LightningModule):
         self.batches_stepped = 0
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1] from latent codes (B, latent_dim)."""
         return self.generator(z)
 
     @torch.no_grad()
@@ -117,11 +123,13 @@ class GANModule(pl.LightningModule):
             self.generator.train(was_training)
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """The `diffaugment` transforms applied in order (random, differentiable): a discriminator input."""
         for name in self.hparams.diffaugment:
             x = DIFF_AUGMENTS[name](x)
         return x
 
     def training_step(self, batch, batch_idx: int) -> None:
+        """One discriminator step (real vs detached fakes), then one generator step, on a batch of real images."""
         real = batch[0] if isinstance(batch, (list, tuple)) else batch
         if self.hparams.hflip > 0:  # the faces are near-symmetric: flips double a class of ~140 images
             flip = torch.rand(real.shape[0], device=real.device) < self.hparams.hflip
@@ -183,6 +191,7 @@ class GANModule(pl.LightningModule):
         self._sums, self._count = None, 0
 
     def on_train_epoch_end(self) -> None:
+        """Log the epoch means of both losses and of the discriminator's mean P(real) on real and on fake images."""
         if self._count:
             means = (self._sums / self._count).tolist()
             self.log_dict(
@@ -193,6 +202,7 @@ class GANModule(pl.LightningModule):
             )
 
     def configure_optimizers(self):
+        """Adam for the generator, then Adam for the discriminator (same `lr` and `betas`)."""
         hp = self.hparams
         opt_g = torch.optim.Adam(self.generator.parameters(), lr=hp.lr, betas=tuple(hp.betas))
         opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hp.lr, betas=tuple(hp.betas))

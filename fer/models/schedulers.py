@@ -30,6 +30,7 @@ class WarmupCosine(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def factor(self, epoch: int) -> float:
+        """Where the rate stands at `epoch` between `eta_min` (0) and the group's base rate (1)."""
         if epoch < self.warmup_epochs:
             return self.warmup_start + (1 - self.warmup_start) * epoch / self.warmup_epochs
         span = max(self.max_epochs - self.warmup_epochs, 1)

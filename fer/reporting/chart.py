@@ -14,6 +14,8 @@ def _key(r: dict) -> tuple:
 
 
 def bar_chart(rows: list[dict], refs: list[dict], path: Path, display, order) -> None:
+    """Save the chart of the report's `rows` (one panel per protocol) with the paper's `refs` to `path`.
+    `display` names a test set in the legend; `order` is the sort key of the test-set columns."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -28,6 +28,7 @@ class CompareError(UserError, ValueError):
 
 
 def parse(spec: str) -> tuple[str, str, str]:
+    """`KEY=A,B` -> (key, a, b); a malformed spec or a pairing key is a CompareError."""
     key, sep, values = spec.partition("=")
     parts = [v.strip() for v in values.split(",")]
     if not sep or not key.strip() or len(parts) != 2 or not all(parts):
@@ -66,6 +67,8 @@ def canonical(value) -> str:
 
 
 def value_of(run: LoadedRun, key: str) -> str | None:
+    """The run's value of `key` (its override, else its record's field for data/backbone/protocol), canonical;
+    None when the run does not set it."""
     value = _overrides(run).get(key)
     if value is None and key in RECORD_FIELD:
         value = getattr(run.record, RECORD_FIELD[key])
@@ -73,6 +76,7 @@ def value_of(run: LoadedRun, key: str) -> str | None:
 
 
 def label(key: str, value: str) -> str:
+    """How a compared value is named in the tables: the bare value for data and backbone, else `key=value`."""
     return value if key in ("data", "backbone") else f"{key}={value}"
 
 
@@ -96,6 +100,7 @@ def _context_label(ctx: tuple, common: set) -> str:
 
 
 def select(runs: list[LoadedRun], key: str, a: str, b: str) -> tuple[list[LoadedRun], list[LoadedRun]]:
+    """The runs with key=a and those with key=b; a CompareError names the keys or values seen when none match."""
     seen: dict[str, int] = defaultdict(int)
     for run in runs:
         v = value_of(run, key)
@@ -197,6 +202,7 @@ def _one_pair(run_a, run_b, la, lb, test, figures, seed) -> stats.Comparison:
 
 # ------------------------------------------------------------------------------------------ rendering
 def markdown(spec: str, results: list[dict]) -> str:
+    """`compare.md`: one sentence per comparison (`compare`'s results), then the paired runs' accuracies."""
     key, a, b = parse(spec)
     lines = [
         f"# {label(key, b)} vs {label(key, a)}\n",
@@ -249,6 +255,7 @@ FIELDS = [
 
 
 def csv_text(results: list[dict]) -> str:
+    """`compare.csv`: one row per comparison (FIELDS)."""
     out = io.StringIO()
     w = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
     w.writeheader()

@@ -70,6 +70,8 @@ def group_tables(
 
 # ------------------------------------------------------------------------------------------ rendering
 def markdown(tables: list[dict], display, min_group: int) -> str:
+    """The per-group section of the report from `group_tables`' entries; empty without any. Groups under
+    `min_group` images are marked."""
     if not tables:
         return ""
     lines = [

@@ -50,6 +50,7 @@ class SweepNotFoundError(UserError, FileNotFoundError):
 
 
 def display(test_name: str) -> str:
+    """A test set's name as the tables show it (`ckplus` -> `CK+`)."""
     return DISPLAY.get(test_name, test_name)
 
 
@@ -150,6 +151,8 @@ def _ci(r: dict) -> str:
 
 
 def markdown(status: SweepStatus, rows: list[dict], refs: list[dict]) -> str:
+    """The report's accuracy tables (one per protocol, with the paper's `refs`) and per-class recall, in Markdown,
+    from `aggregate`'s rows."""
     out = io.StringIO()
     w = out.write
     w(f"# Results of {status.sweep_dir}\n\n")
@@ -292,6 +295,7 @@ def status_markdown(status: SweepStatus, problems: list[str]) -> str:
 
 
 def csv_text(rows: list[dict], refs: list[dict]) -> str:
+    """`report.csv`: one row per setting and test set (`aggregate`'s rows), then one per paper reference."""
     out = io.StringIO()
     fields = [
         "protocol",
@@ -346,6 +350,7 @@ def csv_text(rows: list[dict], refs: list[dict]) -> str:
 
 
 def per_class_csv(rows: list[dict]) -> str:
+    """`report_per_class.csv`: one row per setting, test set and class (mean recall and std over the runs)."""
     out = io.StringIO()
     wr = csv.writer(out, lineterminator="\n")
     wr.writerow(["protocol", "variant", "backbone", "setting", "test_set", "class", "mean_recall", "std", "n"])
@@ -451,6 +456,8 @@ def report(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m fer.report` on `argv` (default: the command line): writes the report files and prints the tables.
+    Returns 0, or 1 when the sweep has no finished run."""
     parser = argparse.ArgumentParser(prog="python -m fer.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_dir", help="a sweep folder (hydra.sweep.dir), searched recursively for results.json")
     parser.add_argument("--out", default=None, help="where to write the report files (default: the sweep folder)")

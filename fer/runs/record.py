@@ -105,18 +105,22 @@ class RunRecord:
         return cls(**{"schema_version": 1, **{k: v for k, v in data.items() if k in names}})
 
     def to_dict(self) -> dict:
+        """The record as plain JSON values, as `results.json` holds it."""
         return dataclasses.asdict(self)
 
     def identity(self) -> dict:
+        """The IDENTITY fields (the run's place in the tables), comparable with `identity(cfg)`."""
         return {k: getattr(self, k) for k in IDENTITY}
 
     def save(self, run_dir: str | Path) -> Path:
+        """Write `<run_dir>/results.json` atomically; returns its path."""
         path = Path(run_dir) / RESULTS
         atomic_write_json(path, self.to_dict())
         return path
 
 
 def read_record(run_dir: str | Path) -> RunRecord | None:
+    """The run folder's record; None when it has no `results.json` (unfinished)."""
     path = Path(run_dir) / RESULTS
     return RunRecord.from_dict(json.loads(path.read_text())) if path.is_file() else None
 
@@ -136,6 +140,7 @@ def check_same_run(record: RunRecord, cfg) -> None:
 
 # -------------------------------------------------------------------------------------------- failure marker
 def write_failure(run_dir: str | Path, overrides: list[str], exc: BaseException | None) -> Path:
+    """Write the failure marker (the job's overrides, the error and its traceback); returns its path."""
     path = Path(run_dir) / FAILED_MARKER
     atomic_write_json(
         path,
@@ -149,6 +154,7 @@ def write_failure(run_dir: str | Path, overrides: list[str], exc: BaseException 
 
 
 def clear_failure(run_dir: str | Path) -> None:
+    """Remove the run folder's failure marker, if any."""
     (Path(run_dir) / FAILED_MARKER).unlink(missing_ok=True)
 
 
@@ -166,12 +172,16 @@ def read_failure(run_dir: str | Path) -> str | None:
 # ---------------------------------------------------------------------------------------------- sweep status
 @dataclass
 class LoadedRun:
+    """A finished run of a sweep: its record and its folder."""
+
     record: RunRecord
     run_dir: Path
 
 
 @dataclass
 class Missing:
+    """A planned job of a sweep without results: its overrides, folder, state and recorded error."""
+
     overrides: list[str]
     folder: str
     state: str  # failed | unfinished, resumable (from last.ckpt) | not started
@@ -181,6 +191,9 @@ class Missing:
 
 @dataclass
 class SweepStatus:
+    """What a sweep folder holds: its finished runs, how many jobs were planned, the missing ones, and the
+    `results.json` files that could not be read."""
+
     sweep_dir: Path
     runs: list[LoadedRun]
     planned: int | None  # None: the sweeper's jobs cannot be listed in advance (e.g. Optuna)
@@ -189,6 +202,7 @@ class SweepStatus:
 
 
 def load_runs(sweep_dir: Path) -> tuple[list[LoadedRun], list[str]]:
+    """Every `results.json` below `sweep_dir` as a LoadedRun, and `<path>: <error>` for each unreadable one."""
     runs, unreadable = [], []
     for path in sorted(sweep_dir.rglob(RESULTS)):
         try:
@@ -221,6 +235,8 @@ def planned_jobs(sweep_dir: Path) -> tuple[list[list[str]] | None, list[str]]:
 
 
 def sweep_status(sweep_dir: str | Path) -> SweepStatus:
+    """The sweep's finished runs and, when its jobs can be listed (basic sweeper), those without results: failed,
+    resumable (a `last.ckpt`) or not started."""
     from fer.runs.sweep import job_folder
 
     sweep_dir = Path(sweep_dir)

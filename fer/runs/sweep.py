@@ -60,6 +60,7 @@ def job_dirname(override_dirname: str) -> str:
 
 
 def parse_overrides(overrides: list[str]) -> list[Override]:
+    """Command-line overrides parsed by Hydra's own parser."""
     return OverridesParser.create().parse_overrides(list(overrides))
 
 

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> dict:
+    """Crop the configured dataset, write its augmented copies to `out_dir`; returns the summary (counts, paths)."""
     name, source = dataset_source(cfg)
     prepared = load_source(name, source, cfg.faces, int(cfg.image_size), cfg.color, cfg.paths.cache_dir)
     aug = cfg.augment

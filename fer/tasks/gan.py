@@ -158,6 +158,8 @@ def write_samples(model: GANModule, out_dir: Path, emotion: str, n: int, seed: i
 
 
 def up_to_date(out_dir: Path, emotion: str, checkpoint: Path, seed: int, n: int) -> dict | None:
+    """The manifest's entry for `emotion` when it already holds `n` samples of this checkpoint (path and mtime) and
+    seed, all files present; None when they must be written."""
     entry = read_manifest(out_dir).get("classes", {}).get(emotion)
     if not entry or entry.get("checkpoint") != str(checkpoint) or entry.get("seed") != seed:
         return None
@@ -169,6 +171,8 @@ def up_to_date(out_dir: Path, emotion: str, checkpoint: Path, seed: int, n: int)
 
 
 def run_one(cfg: DictConfig, emotion: str, out_dir: Path) -> dict:
+    """Train (or resume) one emotion's GAN and write its samples and manifest entry unless up to date; returns
+    counts, paths, training figures and seconds."""
     g = cfg.gan
     start = time.time()
     faces = class_faces(cfg, emotion)
@@ -218,6 +222,7 @@ def run_one(cfg: DictConfig, emotion: str, out_dir: Path) -> dict:
 
 
 def run(cfg: DictConfig) -> dict:
+    """`run_one` for each emotion of `cfg.emotion` (a class, a list or `all`); returns the results by emotion."""
     out_dir = Path(cfg.out_dir).expanduser().resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_float32_matmul_precision("high")

@@ -49,6 +49,7 @@ def embed(model: ClassifierModule, images: np.ndarray, batch_size: int, device: 
 
 
 def mean_pairwise(f: torch.Tensor) -> float:
+    """Mean Euclidean distance over all pairs of rows of `f` (N, D); NaN for fewer than two."""
     if len(f) < 2:
         return float("nan")
     d = torch.cdist(f, f)
@@ -56,12 +57,16 @@ def mean_pairwise(f: torch.Tensor) -> float:
 
 
 def real_faces(cfg: DictConfig, size: int, color: str, faces) -> PreparedSet:
+    """The real face crops to compare with: `dataset` plus `gan_eval.extra_sources`, cropped as the classifier's."""
     e = cfg.gan_eval
     parts = dataset_with_extras(cfg, e.extra_sources, "gan_eval.extra_sources")
     return PreparedSet.concat([load_source(n, c, faces, size, color, cfg.paths.cache_dir) for n, c in parts.items()])
 
 
 def evaluate_class(name, s_probs, s_feats, s_samples, r_feats, r_samples, label, e) -> tuple[dict, list[dict]]:
+    """One class's figures (accuracy, confidence, diversity ratio, nearest-real distances, possible copies) and one
+    CSV row per sample. `s_*`: the samples' probabilities, features and Samples; `r_*`: the real images' features
+    and Samples; `e`: the `gan_eval` config."""
     pred = s_probs.argmax(-1)
     correct = pred == label
     div_s, div_r = mean_pairwise(s_feats), mean_pairwise(r_feats)
@@ -108,6 +113,8 @@ def evaluate_class(name, s_probs, s_feats, s_samples, r_feats, r_samples, label,
 
 
 def run(cfg: DictConfig) -> dict:
+    """Evaluate the GAN samples of every class with the classifier; writes `gan_eval.json` and
+    `gan_eval_samples.csv` and returns the overall figures, per-class accuracy and warnings."""
     e = cfg.gan_eval
     out_dir = Path(cfg.out_dir).expanduser()
     model, pipeline = load_classifier(e.checkpoint, e.run_config)

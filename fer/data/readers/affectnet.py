@@ -58,6 +58,7 @@ def _npy_form(d: Path) -> bool:
 
 
 def read_affectnet(root: str | Path, keep_contempt: bool = False) -> list[Sample]:
+    """AffectNet in either form (see the module docstring); `keep_contempt` keeps contempt as label 7."""
     root = existing_dir(root, "AffectNet")
     if not (_csv_form(root) or _npy_form(root)):
         found = search_below(root, lambda d: _csv_form(d) or _npy_form(d), depth=2)

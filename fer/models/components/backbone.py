@@ -94,6 +94,7 @@ class FERHead(nn.Module):
         self.classifier = nn.Linear(hidden, num_classes)
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """(N, C, H, W) feature map -> logits (N, num_classes), or with `pre_logits` the (N, hidden) embedding."""
         x = self.drop(self.act(self.fc(self.global_pool(x))))
         return x if pre_logits else self.classifier(x)
 
@@ -171,4 +172,5 @@ class FERNet(nn.Module):
         return self.head(x, pre_logits=pre_logits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of a normalized (N, in_chans, H, W) batch."""
         return self.forward_head(self.forward_features(x))

@@ -36,6 +36,8 @@ def dcgan_init(module: nn.Module) -> None:
 
 
 class Generator(nn.Module):
+    """DCGAN generator: a latent vector -> a (channels, image_size, image_size) image in [-1, 1]."""
+
     def __init__(self, latent_dim: int = 100, image_size: int = 64, channels: int = 1, features: int = 64):
         super().__init__()
         self.latent_dim, self.image_size, self.channels = latent_dim, image_size, channels
@@ -59,6 +61,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
+    """DCGAN discriminator: a (channels, image_size, image_size) image in [-1, 1] -> one real/fake logit."""
+
     def __init__(self, image_size: int = 64, channels: int = 1, features: int = 64):
         super().__init__()
         n = _n_blocks(image_size)
