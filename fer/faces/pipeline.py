@@ -156,7 +156,7 @@ class FacePipeline:
         )
 
     def with_faces(self, detector: str | None = None, on_no_face: str | None = None) -> FacePipeline:
-        """The same pipeline with another detector or no-face policy (`fer.deploy.predict --detector/--on-no-face`)."""
+        """The same pipeline with another detector or no-face policy (`fer.predict --detector/--on-no-face`)."""
         changes = {k: v for k, v in (("detector", detector), ("on_no_face", on_no_face)) if v}
         if all(getattr(self.faces, k) == v for k, v in changes.items()):
             return self
