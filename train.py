@@ -56,7 +56,10 @@ def train(cfg: DictConfig) -> dict:
         datamodule.preflight()  # every source the run needs, all missing ones named at once, before any is read
     except MissingSourceError as e:
         hint = missing_hint(datamodule, cfg)  # only derived sources missing: the one command that builds them
-        raise (MissingSourceError(f"{e}\n{hint}") if hint else e) from None
+        if not hint:
+            raise
+        head, _, problems = str(e).partition("\n")  # the sources stay last (a sweep's summary shows the last line)
+        raise MissingSourceError(f"{head.rstrip(':')}; {hint}:\n{problems}") from None
     # The protocol names the test sets before any data is read; Lightning runs the data setup inside fit.
     model: pl.LightningModule = hydra.utils.instantiate(cfg.model, test_names=datamodule.test_names)
     # network, the training faces' pipeline (as the data module crops them), training data: the checkpoint alone
