@@ -23,6 +23,7 @@ from fer.errors import ConfigError
 from fer.runs.description import describe_run
 from fer.runs.record import check_same_run, read_record
 from fer.runs.resolvers import register_resolvers
+from fer.tasks.variants import missing_hint
 
 register_resolvers()  # ${fer_job_dir:...}, ${fer_cwd:}, ${max:...} in conf/, in every job process
 
@@ -37,6 +38,8 @@ def train(cfg: DictConfig) -> dict:
     import pytorch_lightning as pl
     import torch
 
+    from fer.data.catalogue import MissingSourceError
+
     out = Path(cfg.paths.output_dir)
     done = read_record(out) if cfg.get("resume") else None
     if done is not None:
@@ -49,7 +52,14 @@ def train(cfg: DictConfig) -> dict:
 
     # plain dicts/lists (not DictConfig) in the saved hyperparameters: checkpoints load with weights_only=True
     datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data, _convert_="all")
-    datamodule.preflight()  # every source the run needs, all missing ones named at once, before any is read
+    try:
+        datamodule.preflight()  # every source the run needs, all missing ones named at once, before any is read
+    except MissingSourceError as e:
+        hint = missing_hint(datamodule, cfg)  # only derived sources missing: the one command that builds them
+        if not hint:
+            raise
+        head, _, problems = str(e).partition("\n")  # the sources stay last (a sweep's summary shows the last line)
+        raise MissingSourceError(f"{head.rstrip(':')}; {hint}:\n{problems}") from None
     # The protocol names the test sets before any data is read; Lightning runs the data setup inside fit.
     model: pl.LightningModule = hydra.utils.instantiate(cfg.model, test_names=datamodule.test_names)
     # network, the training faces' pipeline (as the data module crops them), training data: the checkpoint alone

@@ -392,11 +392,25 @@ def _run_jobs(images: np.ndarray, todo: list, settings: AugmentSettings, out: Pa
     chunks = [todo[i : i + per] for i in range(0, len(todo), per)]
     tasks = [(np.stack([images[i] for i, _ in ch]), [m for _, m in ch], settings, out) for ch in chunks]
     if workers == 1 or len(chunks) == 1:
-        return sum(_augment_chunk(t) for t in tasks)
+        return _progress(map(_augment_chunk, tasks), sum(len(m) for _, m in todo), out)
     import torchvision.transforms.v2.functional  # noqa: F401  (imported once here: forked workers inherit it)
 
     with worker_pool(workers) as pool:  # workers die with this process: a killed run leaves none writing
-        return sum(pool.map(_augment_chunk, tasks))
+        return _progress(pool.map(_augment_chunk, tasks), sum(len(m) for _, m in todo), out)
+
+
+def _progress(counts, total: int, out: Path, every: float = 30.0) -> int:
+    """Sum the chunks' written counts, logging `written/total, img/s, eta` at most every `every` seconds."""
+    start = last = time.perf_counter()
+    written = 0
+    for n in counts:
+        written += n
+        if (now := time.perf_counter()) - last >= every and written < total:
+            last, rate = now, written / (now - start)
+            log.info(
+                "%s: %d/%d images written, %.1f img/s, eta %.0f s", out, written, total, rate, (total - written) / rate
+            )
+    return written
 
 
 def preview_indices(prepared: PreparedSet, n: int) -> list[int]:

@@ -98,9 +98,14 @@ def instantiate_dict(cfg: DictConfig | None) -> list:
 def build_trainer(trainer_cfg: DictConfig, callbacks: list, loggers: list, **kwargs):
     """The `trainer` group's Trainer with these callbacks and loggers. A progress bar from the `callbacks`
     group (Lightning's RichProgressBar with a lower refresh rate) is left out when the trainer's
-    `enable_progress_bar` is false, which Lightning would otherwise refuse."""
+    `enable_progress_bar` is false, which Lightning would otherwise refuse, and when an active `ProgressLog`
+    writes epoch lines instead (standard output is not a terminal)."""
     from pytorch_lightning.callbacks import ProgressBar
 
+    from fer.callbacks.progress_log import ProgressLog
+
+    if any(isinstance(c, ProgressLog) and c.active for c in callbacks):
+        kwargs["enable_progress_bar"] = False
     if not kwargs.get("enable_progress_bar", trainer_cfg.get("enable_progress_bar", True)):
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     return hydra.utils.instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False, **kwargs)

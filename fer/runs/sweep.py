@@ -33,6 +33,8 @@ NOT_SETTINGS = [
     "trainer.enable_progress_bar",
     "data.num_workers",
     "resume",
+    "produce_missing",
+    "produce_overrides",
     "local",
     # Path values would also put '/' into folder names.
     "paths.root_dir",

@@ -226,5 +226,11 @@ def run(cfg: DictConfig) -> dict:
     out_dir = Path(cfg.out_dir).expanduser().resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_float32_matmul_precision("high")
-    results = {emotion: run_one(cfg, emotion, out_dir) for emotion in emotions(cfg.emotion)}
+    names, results, start = emotions(cfg.emotion), {}, time.time()
+    for i, emotion in enumerate(names, 1):
+        results[emotion] = r = run_one(cfg, emotion, out_dir)
+        eta = (time.time() - start) / i * (len(names) - i)  # one line per emotion, also without a terminal
+        log.info(
+            "gan %d/%d %s: %d epochs, %d samples; eta %.0f s", i, len(names), emotion, r["epochs"], r["samples"], eta
+        )
     return {"out_dir": str(out_dir), "manifest": str(out_dir / MANIFEST), "classes": results}
