@@ -79,6 +79,7 @@ def test_each_training_option_predicts_exports_and_loads_for_gan_evaluation(
     assert predict_main(["--checkpoint", str(ckpt), *map(str, faces)]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["file"] for r in rows] == list(map(str, faces)) and all(len(r["probs"]) == 7 for r in rows)
+    assert all(r["face_found"] is None for r in rows)  # the demo's fixed crop: no detector ran, nothing claimed
 
     onnx = tmp_path / "model.onnx"
     assert export_main(["--checkpoint", str(ckpt), "--format", "onnx", "--out", str(onnx)]) == 0
