@@ -16,6 +16,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from fer.errors import USER_ERROR_EXIT, ConfigError, show_tracebacks, user_error_message
+from fer.runs.resolvers import register_resolvers
 
 _UNKNOWN = re.compile(r"Could not override '([^']+)'")
 MAX_REPORTED = 5
@@ -23,49 +24,52 @@ MAX_REPORTED = 5
 
 def unknown_keys(config_dir: str | Path, config_name: str, args: list[str]) -> list[str]:
     """One line per override of `args` (command-line arguments) whose key is not in the composed configuration,
-    each with the nearest existing key. Swept values count as their first choice."""
+    each with the nearest existing key. Swept values count as their first choice. Anything else that does not
+    compose is left to Hydra, which reports it."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import ConfigCompositionException
 
     if any(a.startswith("-") and a not in ("-m", "--multirun") for a in args):
         return []  # --cfg, --config-name, --help, ...: Hydra's own handling
+    register_resolvers()  # the configuration's own (conf/hydra/default.yaml uses them)
+    bad, cfg = [], None
     try:
-        parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
-    except Exception:  # malformed: Hydra says so
-        return []
-    overrides = {}
-    for o in parsed:
-        first = next(iter(o.sweep_string_iterator()), None) if o.is_sweep_override() else None
-        overrides[o.input_line] = f"{o.get_key_element()}={first}" if first is not None else o.input_line
-    problems: list[str] = []
-    GlobalHydra.instance().clear()
-    try:
+        overrides = _first_choices([a for a in args if not a.startswith("-")])
+        GlobalHydra.instance().clear()
         with initialize_config_dir(version_base="1.3", config_dir=str(Path(config_dir).absolute())):
             for _ in range(MAX_REPORTED):
                 try:
                     cfg = compose(config_name, list(overrides.values()), return_hydra_config=True)
+                    break
                 except ConfigCompositionException as e:
-                    bad = _UNKNOWN.search(str(e))
-                    line = next((k for k, v in overrides.items() if bad and v.split("=", 1)[0] == bad.group(1)), None)
+                    key = _UNKNOWN.search(str(e))
+                    line = next((k for k, v in overrides.items() if key and v.split("=", 1)[0] == key[1]), None)
                     if line is None:
-                        return problems  # another composition error: Hydra reports it
-                    problems.append(line)
+                        break  # another composition error: Hydra reports it
+                    bad.append(line)
                     del overrides[line]
-                    continue
-                break
-            else:
-                return problems
+    except Exception:  # never in the way of a command line Hydra would run, or report better
+        return []
     finally:
         GlobalHydra.instance().clear()
-    keys = list(_keys(cfg))
+    keys = list(_keys(cfg)) if cfg is not None else []
     out = []
-    for line in problems:
-        key = line.split("=", 1)[0]
-        close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+    for line in bad:
+        close = difflib.get_close_matches(line.split("=", 1)[0], keys, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}?" if close else "see `--cfg job` for the keys there are"
         out.append(f"{line}: no such key in the configuration; {hint}")
+    return out
+
+
+def _first_choices(args: list[str]) -> dict[str, str]:
+    """Each override as given -> the same with a sweep replaced by its first value (what one job composes)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    out = {}
+    for o in OverridesParser.create().parse_overrides(args):
+        first = next(iter(o.sweep_string_iterator()), None) if o.is_sweep_override() else None
+        out[o.input_line] = f"{o.get_key_element()}={first}" if first is not None else o.input_line
     return out
 
 

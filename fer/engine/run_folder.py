@@ -38,7 +38,10 @@ class RunFolderCheck(Callback):
 def _check_run(config: DictConfig) -> None:
     folder = Path(str(config.hydra.run.dir))
     make_folder(folder, "hydra.run.dir")
-    record = read_record(folder) if config.get("resume") and "backbone" in config else None
+    try:
+        record = read_record(folder) if config.get("resume") and "backbone" in config else None
+    except (OSError, ValueError):  # an unreadable results.json: train.py says what it is
+        record = None
     if record is not None:  # what train.py refuses; here before Hydra writes into the finished run's folder
         check_same_run(record, config, folder)
 
