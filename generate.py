@@ -8,12 +8,14 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from fer.engine.config_checks import check_config
 from fer.engine.lifecycle import task_wrapper
+from fer.engine.overrides import check_overrides
 from fer.errors import ConfigError
 from fer.runs.resolvers import register_resolvers
 
@@ -40,4 +42,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides(Path(__file__).parent / "conf", "generate.yaml")  # an unknown key: the nearest one, never a `+`
     main()

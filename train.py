@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fer.engine.config_checks import check_config
 from fer.engine.lifecycle import build_trainer, instantiate_dict, open_loggers, task_wrapper
+from fer.engine.overrides import check_overrides
 from fer.engine.results import print_run_table, run_results
 from fer.engine.resume import finish_part, resume_checkpoint, start_part
 from fer.engine.run_outputs import write_run_outputs
@@ -142,4 +143,5 @@ def check_entry(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides(Path(__file__).parent / "conf", "train.yaml")  # an unknown key: the nearest one, never a `+`
     main()

@@ -23,6 +23,7 @@ from pathlib import Path
 from fer.classes import CLASSES
 from fer.data.catalogue import read_dataset
 from fer.data.readers import READERS
+from fer.errors import ConfigError
 from fer.faces.detection import DETECTORS, NO_FACE_POLICIES, FaceOptions
 from fer.faces.images import BadImageError, decode
 
@@ -73,6 +74,20 @@ def _reader_options(args) -> dict:
     return opts
 
 
+CATALOGUE = Path(__file__).resolve().parents[2] / "conf" / "sources" / "real.yaml"
+
+
+def catalogue_faces(dataset: str) -> dict:
+    """The face options the catalogue (conf/sources/real.yaml) gives the dataset of this name, as training uses
+    them; {} when it gives none."""
+    from omegaconf import OmegaConf
+
+    if not CATALOGUE.is_file():
+        return {}
+    faces = OmegaConf.select(OmegaConf.load(CATALOGUE), f"{dataset}.faces", default=None)
+    return OmegaConf.to_container(faces, resolve=False) if faces is not None else {}
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m fer.data`: run one subcommand on `argv` (default: the command line); returns the exit status."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -98,17 +113,21 @@ def main(argv: list[str] | None = None) -> int:
                 "--check-images", action="store_true", help="decode every image: unreadable and all-black files"
             )
         if name == "prepare":
-            p.add_argument("--detector", choices=DETECTORS, default="haar")
+            p.add_argument(
+                "--detector", choices=DETECTORS, default=None, help="default: the catalogue entry's (training's)"
+            )
             p.add_argument("--model", help="opencv_dnn: res10_300x300_ssd_iter_140000.caffemodel; yunet: the .onnx")
             p.add_argument("--config", help="opencv_dnn: deploy.prototxt")
             p.add_argument("--score-threshold", type=float, default=0.5)
             p.add_argument("--margin", type=float, default=0.2)
             p.add_argument("--no-square", action="store_true", help="keep the face box's aspect (squashed on resize)")
-            p.add_argument("--on-no-face", choices=NO_FACE_POLICIES, default="center")
-            p.add_argument("--crop", type=float, nargs=4, default=None, metavar=("X0", "Y0", "X1", "Y1"))
+            p.add_argument("--on-no-face", choices=NO_FACE_POLICIES, default=None, help="default: the catalogue's")
+            p.add_argument(
+                "--crop", type=float, nargs=4, default=None, metavar=("X0", "Y0", "X1", "Y1"), help="a fixed box"
+            )
             p.add_argument("--size", type=int, default=224)
             p.add_argument("--color", choices=("gray", "rgb"), default="gray")
-            p.add_argument("--workers", type=int, default=None)
+            p.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
             p.add_argument(
                 "--name",
                 default=None,
@@ -141,12 +160,17 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from fer.data.cache import prepare  # keeps `summary` light
 
+        if args.workers is not None and args.workers < 1:
+            raise ConfigError(f"--workers={args.workers}: expected a positive number of processes (or leave it out)")
+        # The catalogue entry's face options by default (FER2013: none, its images are face crops), so the cache
+        # filled here is the one training reads; the options given on the command line win.
+        own = catalogue_faces(args.dataset)
         faces = FaceOptions(
-            detector=args.detector,
+            detector=args.detector or own.get("detector", "haar"),
             margin=args.margin,
             square=not args.no_square,
-            on_no_face=args.on_no_face,
-            crop=tuple(args.crop) if args.crop else None,
+            on_no_face=args.on_no_face or own.get("on_no_face", "center"),
+            crop=tuple(args.crop or own.get("crop") or ()) or None,
             model=args.model,
             config=args.config,
             score_threshold=args.score_threshold,

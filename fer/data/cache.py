@@ -26,11 +26,21 @@ from fer.data.samples import Sample
 from fer.faces.detection import FaceOptions, get_detector
 from fer.faces.images import BadImageError
 from fer.faces.pipeline import FacePipeline, check_image_size
-from fer.utils.io import atomic_path, disk_full_error, is_disk_full, leftovers, require_free_space, reserve
+from fer.utils.io import (
+    FolderError,
+    atomic_path,
+    disk_full_error,
+    is_disk_full,
+    leftovers,
+    make_folder,
+    require_free_space,
+    reserve,
+)
 from fer.utils.procs import file_lock, worker_pool
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: images too small to hold a face are skipped, no longer cropped
+MIN_FACE_PIXELS = 16  # an image whose shorter side is below this holds no usable face (FER2013's are 48 x 48)
 POOL_MIN_IMAGES = 32  # below this a process pool costs more than it saves
 
 
@@ -96,6 +106,9 @@ def _crop_one(args) -> tuple[np.ndarray | None, bool | None, str | None, bool]:
     except BadImageError as e:
         return None, None, str(e), False
     black = int(img.max()) == 0
+    if min(img.shape[:2]) < MIN_FACE_PIXELS:  # a centre crop of it would be a face-sized blur of a few pixels
+        h, w = img.shape[:2]
+        return None, None, f"{path}: {w}x{h} pixels: too small to hold a face (at least {MIN_FACE_PIXELS})", black
     try:
         face = pipeline.training_face(img)  # the one face pipeline, as prediction uses it (fer.faces.pipeline)
     except BadImageError as e:
@@ -147,6 +160,16 @@ def prepare(
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     key = cache_key(samples, faces, size, color)
     cache_dir = Path(cache_dir)
+    try:
+        make_folder(cache_dir, "paths.cache_dir")
+        writable = os.access(cache_dir, os.W_OK)
+    except FolderError:
+        writable = False
+    if not writable:  # e.g. a read-only file system: say what moves the cache
+        raise FolderError(
+            f"the face cache folder {cache_dir} cannot be made or written (a read-only file system?); point "
+            "paths.cache_dir (or the FER_CACHE_DIR variable; fer.data prepare: --cache-dir) to a writable folder"
+        )
     entry = cache_dir / f"{name}-{key}"
     built = False
     with file_lock(cache_dir / f".{name}-{key}.lock"):

@@ -45,7 +45,7 @@ from fer.classes import CLASSES
 from fer.data.cache import PreparedSet
 from fer.data.readers.augmented import MANIFEST, STAMP
 from fer.data.samples import Sample
-from fer.errors import UserError
+from fer.errors import ConfigError, UserError
 from fer.utils.io import DiskFullError, atomic_path, atomic_write_json, disk_full_error
 from fer.utils.procs import file_lock, worker_pool
 
@@ -61,7 +61,7 @@ class AugmentSettingsError(UserError, ValueError):
 def _pair(v, name: str) -> tuple[float, float]:
     lo, hi = (float(x) for x in v)
     if lo > hi or lo <= 0:
-        raise ValueError(f"augment.{name}={list(v)}: expected [low, high] with 0 < low <= high")
+        raise ConfigError(f"augment.{name}={list(v)}: expected [low, high] with 0 < low <= high")
     return lo, hi
 
 
@@ -81,13 +81,13 @@ class AugmentSettings:
 
     def __post_init__(self) -> None:
         if self.copies < 1:
-            raise ValueError(f"augment.copies={self.copies}: expected >= 1")
+            raise ConfigError(f"augment.copies={self.copies}: expected >= 1")
         if not 0 <= self.flip <= 1:
-            raise ValueError(f"augment.flip={self.flip}: expected a probability in [0, 1]")
+            raise ConfigError(f"augment.flip={self.flip}: expected a probability in [0, 1]")
         if not 0 <= self.rotation <= 45:
-            raise ValueError(f"augment.rotation={self.rotation}: expected degrees in [0, 45]")
+            raise ConfigError(f"augment.rotation={self.rotation}: expected degrees in [0, 45]")
         if self.fill != "reflect" and not (isinstance(self.fill, int) and 0 <= self.fill <= 255):
-            raise ValueError(f"augment.fill={self.fill!r}: expected 'reflect' or a grey level 0..255")
+            raise ConfigError(f"augment.fill={self.fill!r}: expected 'reflect' or a grey level 0..255")
         for name in ("zoom", "height", "width", "contrast"):
             object.__setattr__(self, name, _pair(getattr(self, name), name))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -39,22 +40,41 @@ def find_run_config(checkpoint: Path, run_config: str | None, option: str = "gan
 
 def read_checkpoint(checkpoint: Path, option: str) -> dict:
     """The checkpoint's contents, through torch's safe weights-only unpickler."""
+    if checkpoint.is_dir():
+        found = sorted(checkpoint.glob("*.ckpt")) or sorted(checkpoint.glob("checkpoints/*.ckpt"))
+        hint = f"; e.g. {option}={found[0]}" if found else " (it holds no .ckpt file, nor does its checkpoints/)"
+        raise CheckpointError(f"{option}={checkpoint} is a folder: pass a checkpoint file{hint}")
     if not checkpoint.is_file():
         raise CheckpointError(
             f"{option}={checkpoint} does not exist; pass a train.py checkpoint (<run folder>/checkpoints/*.ckpt)"
         )
     try:
-        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-            raise ValueError("no state_dict in it")
-        return ckpt
-    except (RuntimeError, OSError, ValueError, EOFError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
-        # Never retried with weights_only=False: that would run whatever code a foreign file carries.
+        with warnings.catch_warnings():  # torch's notes on a foreign file's pickle protocol: the error says it all
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch's unpickler raises anything (IndexError, UnpicklingError, ...) on a foreign file
+        # Never retried with weights_only=False, and torch's advice to do so is never passed on: that would run
+        # whatever code a foreign file carries.
         raise CheckpointError(
-            f"{option}={checkpoint} is not a readable train.py checkpoint ({type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else 'no detail'}); it may be truncated (an interrupted copy) or "
-            "another kind of file: pass a checkpoint from <run folder>/checkpoints/"
+            f"{option}={checkpoint} is not a readable train.py checkpoint ({_why_unreadable(e)}); it may be "
+            "truncated (an interrupted copy) or another kind of file: pass a checkpoint from <run folder>/checkpoints/"
         ) from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(
+            f"{option}={checkpoint} is not a readable train.py checkpoint (a torch file without a state_dict); "
+            "pass a checkpoint from <run folder>/checkpoints/"
+        )
+    return ckpt
+
+
+def _why_unreadable(e: Exception) -> str:
+    """torch's reason in a few words; its weights-only refusal is named without its advice to load unsafely."""
+    if isinstance(e, pickle.UnpicklingError) or "weights_only" in str(e) or "Weights only" in str(e):
+        return "torch's safe loader refused its contents: not only tensors and plain values"
+    if isinstance(e, zipfile.BadZipFile):
+        return f"not a torch zip archive: {e}"
+    first = str(e).splitlines()[0] if str(e) else ""
+    return f"{type(e).__name__}: {first}" if first else f"{type(e).__name__}, unreadable contents"
 
 
 def load_classifier(

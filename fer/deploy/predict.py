@@ -11,7 +11,8 @@ are found. A checkpoint from before checkpoints described themselves needs its r
 
 Inputs: image files, folders (their images, recursively) and video files (by suffix: .mp4, .avi, .mov, .mkv,
 .webm, ...); `--camera INDEX` reads a camera until interrupted. Each face is a line with `file`, `box`
-([x, y, w, h]), `face_found`, `label` and `probs`; video lines add `frame` (index in the video) and `time`
+([x, y, w, h]), `face_found` (null when no detector ran: a whole-image or fixed-crop pipeline, `detector: none`),
+`label` and `probs`; video lines add `frame` (index in the video) and `time`
 (seconds). With no face found, the centre crop is predicted with `face_found: false` (`on_no_face=center`)
 or the image or frame gets one line `{"faces": 0, "error": "no face found"}` (`skip`): never left out.
 `--csv` writes the same as CSV (probabilities in `p_<class>` columns).
@@ -31,7 +32,7 @@ import numpy as np
 from fer.deploy.predictors import Predictor, load_predictor
 from fer.deploy.video import AnnotatedVideo, Frame, VideoFrames, is_video
 from fer.errors import UserError
-from fer.faces.detection import DETECTORS, NO_FACE_POLICIES
+from fer.faces.detection import DETECTORS, NO_FACE_POLICIES, FaceModelError, get_detector
 from fer.faces.images import IMAGE_SUFFIXES, BadImageError
 from fer.faces.pipeline import Face, FacePipeline
 
@@ -47,7 +48,13 @@ def inputs(paths: list[str]) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise MissingInputError(
+                    f"{p}: the folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}, searched recursively); "
+                    "video files are given one by one"
+                )
+            files += found
         elif p.is_file():
             files.append(p)
         else:
@@ -55,11 +62,12 @@ def inputs(paths: list[str]) -> list[Path]:
     return files
 
 
-def face_row(names: list[str], face: Face, probs: np.ndarray) -> dict:
-    """One face's output row: its box, whether a detector found it, the most probable class and all probabilities."""
+def face_row(names: list[str], face: Face, probs: np.ndarray, detector: str = "haar") -> dict:
+    """One face's line; with `detector: none` (the whole image or a fixed crop) no detector ran, so whether a
+    face is there is unknown: `face_found` is null."""
     return {
         "box": [int(v) for v in face.box],
-        "face_found": face.found,
+        "face_found": None if detector == "none" else face.found,
         "label": names[int(np.argmax(probs))],
         "probs": {n: float(v) for n, v in zip(names, probs, strict=True)},
     }
@@ -71,7 +79,8 @@ def face_rows(predictor: Predictor, pipeline: FacePipeline, image: np.ndarray) -
     if not faces:
         return []
     probs = predictor.probabilities(pipeline.batch([f.crop for f in faces]))
-    return [face_row(predictor.class_names, f, p) for f, p in zip(faces, probs, strict=True)]
+    detector = pipeline.faces.detector
+    return [face_row(predictor.class_names, f, p, detector) for f, p in zip(faces, probs, strict=True)]
 
 
 def frame_rows(
@@ -96,7 +105,8 @@ def _predict_frames(predictor, pipeline, pending) -> Iterator[tuple[Frame, list[
     probs = predictor.probabilities(pipeline.batch(crops)) if crops else []
     i = 0
     for frame, faces in pending:
-        yield frame, [face_row(predictor.class_names, f, probs[i + k]) for k, f in enumerate(faces)]
+        rows = [face_row(predictor.class_names, f, probs[i + k], pipeline.faces.detector) for k, f in enumerate(faces)]
+        yield frame, rows
         i += len(faces)
 
 
@@ -154,6 +164,20 @@ def predict(
         yield from video_rows(predictor, pipeline, camera, every, batch or 1, annotate)
 
 
+def check_detector_files(faces) -> None:
+    """A DNN detector's model files, named as fer.predict takes them (`--detector-model`, `--detector-config`)."""
+    try:
+        get_detector(faces)
+    except FaceModelError:
+        files = "--detector-model <file>" + (" --detector-config <deploy.prototxt>" if faces.config or
+                                              faces.detector == "opencv_dnn" else "")  # fmt: skip
+        given = ", ".join(f"{k} {v}" for k, v in (("model", faces.model), ("config", faces.config)) if v)
+        raise UserError(
+            f"--detector {faces.detector} needs its model file{f' ({given}: not found)' if given else ''}: pass "
+            f"{files} (where to download it: conf/faces/{faces.detector}.yaml)"
+        ) from None
+
+
 class CsvRows:
     """Rows as CSV: one column per field, the box as x, y, w, h, probabilities as p_<class>."""
 
@@ -181,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--model", help="an exported model (python -m fer.export): runs on onnxruntime")
     p.add_argument("--run-config", default=None, help="an older checkpoint's run .hydra/config.yaml, if not beside it")
     p.add_argument("--detector", choices=DETECTORS, default=None, help="another face detector than training's")
+    p.add_argument("--detector-model", default=None, metavar="FILE", help="yunet: its .onnx; opencv_dnn: .caffemodel")
+    p.add_argument("--detector-config", default=None, metavar="FILE", help="opencv_dnn: deploy.prototxt")
     p.add_argument("--on-no-face", choices=NO_FACE_POLICIES, default=None, help="centre crop, or a no-face line")
     p.add_argument("--camera", type=int, default=None, metavar="INDEX", help="read this camera until interrupted")
     p.add_argument("--every", type=int, default=1, metavar="N", help="videos: every N-th frame (default 1)")
@@ -199,7 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = None
     try:
         predictor = load_predictor(args.checkpoint, args.model, args.run_config)
-        pipeline = predictor.pipeline.with_faces(args.detector, args.on_no_face)
+        pipeline = predictor.pipeline.with_faces(
+            args.detector, args.on_no_face, args.detector_model, args.detector_config
+        )
+        check_detector_files(pipeline.faces)  # before any input is read
         write = CsvRows(sys.stdout, predictor.class_names) if args.csv else _json_line
         rows = predict(predictor, args.paths, pipeline, args.camera, args.every, args.batch, args.annotate)
         for row in rows:

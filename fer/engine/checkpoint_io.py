@@ -1,7 +1,9 @@
 """Checkpoints written atomically: a temporary file in the target's folder, flushed to disk, then renamed.
 
 A job killed while saving, or a full disk, then leaves the previous checkpoint intact instead of a truncated
-one, and a full disk gives one message naming the folder and the space needed. Set in `conf/trainer`
+one, and a full disk gives one message naming the folder and the space needed (torch.save reports a failed write
+as a RuntimeError, "unexpected pos ..."; the writer keeps the operating system's error and raises that instead).
+Set in `conf/trainer`
 (`plugins:`); Lightning's default writer keeps everything else (loading, removal, remote paths).
 """
 
@@ -27,6 +29,23 @@ def tensor_bytes(obj: Any) -> int:
     return 0
 
 
+class _KeepWriteError:
+    """A binary file whose failed write is remembered: torch.save swallows it into a RuntimeError."""
+
+    def __init__(self, fh):
+        self.fh, self.error = fh, None
+
+    def write(self, data) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """`TorchCheckpointIO` whose local saves are atomic and durable (write, flush, fsync, rename)."""
 
@@ -42,4 +61,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             atomic_path(path, what=f"checkpoint {path.name}", needed=needed, durable=True) as tmp,
             open(tmp, "wb") as fh,
         ):
-            torch.save(checkpoint, fh)
+            out = _KeepWriteError(fh)
+            try:
+                torch.save(checkpoint, out)
+            except RuntimeError:
+                if out.error is None:
+                    raise
+                raise out.error from None  # e.g. ENOSPC: atomic_path turns it into the disk-full message

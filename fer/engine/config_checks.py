@@ -70,6 +70,19 @@ def check_detector(faces, key: str = "faces") -> None:
                 )
 
 
+def check_accelerator(accelerator, key: str = "trainer.accelerator") -> None:
+    """A GPU accelerator needs a GPU on this machine (Lightning would say "No supported gpu backend found!")."""
+    if accelerator not in ("gpu", "cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"{key}={accelerator}: no GPU was found on this machine; run with trainer=cpu, or trainer=default "
+            "(which uses a GPU when there is one)"
+        )
+
+
 def check_emotion(value, key: str = "emotion") -> None:
     """`emotion=<class>`, `emotion=all` or a list of classes."""
     names = list(value) if isinstance(value, (list, tuple)) else [value]
@@ -104,6 +117,8 @@ def check_config(cfg: DictConfig) -> None:
     each(("trainer.max_epochs",), check_positive_int)
     each(("trainer.min_epochs",), _check_non_negative_int)
     each(("data.batch_size", "task.gan.batch_size", "task.gan.max_epochs"), check_positive_int)
+    # offline augmentation: generate.py's task (augment.*) and training's switch (data.offline_aug.*)
+    each(("augment.copies", "data.offline_aug.copies"), check_positive_int)
     each(("data.num_workers",), _check_non_negative_int)
     each(("data.image_size", "backbone.input_size", "image_size"), check_image_size)
     each(("data.color", "color"), check_color)
@@ -123,6 +138,7 @@ def check_config(cfg: DictConfig) -> None:
         problems.append("backbone.name is not set: give a timm model name, e.g. backbone.name=convnext_tiny")
     if value("task.name") == "gan":
         check(check_emotion, value("emotion"))
+    check(check_accelerator, value("trainer.accelerator"))
     min_epochs, max_epochs = value("trainer.min_epochs"), value("trainer.max_epochs")
     if _is_int(min_epochs) and _is_int(max_epochs) and 0 < max_epochs < min_epochs:
         problems.append(f"trainer.min_epochs={min_epochs} exceeds trainer.max_epochs={max_epochs}")

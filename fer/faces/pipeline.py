@@ -155,9 +155,17 @@ class FacePipeline:
             std=tuple(float(v) for v in d.pop("std", IMAGENET_STD)),
         )
 
-    def with_faces(self, detector: str | None = None, on_no_face: str | None = None) -> FacePipeline:
-        """The same pipeline with another detector or no-face policy (`fer.predict --detector/--on-no-face`)."""
-        changes = {k: v for k, v in (("detector", detector), ("on_no_face", on_no_face)) if v}
+    def with_faces(
+        self,
+        detector: str | None = None,
+        on_no_face: str | None = None,
+        model: str | None = None,
+        config: str | None = None,
+    ) -> FacePipeline:
+        """The same pipeline with another detector, no-face policy or detector model files (`fer.predict
+        --detector/--on-no-face/--detector-model/--detector-config`)."""
+        given = (("detector", detector), ("on_no_face", on_no_face), ("model", model), ("config", config))
+        changes = {k: v for k, v in given if v}
         if all(getattr(self.faces, k) == v for k, v in changes.items()):
             return self
         d = self.to_dict()

@@ -241,6 +241,11 @@ class ClassifierModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.val_history = {int(e): r for e, r in checkpoint.get("val_history", {}).items()}
+        # Checkpoints written before the online augmentation kept no state hold its kornia buffers (config
+        # constants, see OnlineAugment): dropped, so they load for prediction (no augment) and for resuming.
+        for key in ("state_dict", "current_model_state"):  # the latter: the live weights beside an EMA
+            if isinstance(checkpoint.get(key), dict):
+                checkpoint[key] = {k: v for k, v in checkpoint[key].items() if not k.startswith("augment.")}
 
     def _summary(self, m: dict) -> dict:
         return {

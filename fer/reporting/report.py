@@ -422,16 +422,19 @@ def report(
         "groups": out_dir / "report_groups.csv",
         "per_class": out_dir / "report_per_class.csv",
     }
-    atomic_write_text(files["markdown"], md)
-    atomic_write_text(files["csv"], csv_text(rows, refs))
-    atomic_write_text(files["runs"], per_run.runs_csv(entries, display))
-    atomic_write_text(files["groups"], grp.csv_text(group_tables, display))
-    atomic_write_text(files["per_class"], per_class_csv(rows))
+    if not runs:  # nothing to report: the status (planned, failed jobs) is printed, no empty files are written
+        files = {}
+    else:
+        atomic_write_text(files["markdown"], md)
+        atomic_write_text(files["csv"], csv_text(rows, refs))
+        atomic_write_text(files["runs"], per_run.runs_csv(entries, display))
+        atomic_write_text(files["groups"], grp.csv_text(group_tables, display))
+        atomic_write_text(files["per_class"], per_class_csv(rows))
     if rows:
         files["chart"] = out_dir / "report.png"
         bar_chart(rows, refs, files["chart"], display, _order)
     comparisons = []
-    if compare:
+    if compare and runs:
         comparisons = cmp.compare(
             runs, compare, {id(r): f for r, f in zip(runs, figures, strict=True)}, column_of, display
         )

@@ -125,22 +125,26 @@ def read_record(run_dir: str | Path) -> RunRecord | None:
     return RunRecord.from_dict(json.loads(path.read_text())) if path.is_file() else None
 
 
-def check_same_run(record: RunRecord, cfg) -> None:
+def check_same_run(record: RunRecord, cfg, folder: str | Path | None = None) -> None:
     """Refuse to skip (or resume) a run folder that holds another configuration's results: two experiments
-    swept into one `hydra.sweep.dir` would otherwise share folders named from the same overrides."""
+    swept into one `hydra.sweep.dir` would otherwise share folders named from the same overrides. `folder`: the
+    run folder (default: `cfg.paths.output_dir`)."""
     stored = record.identity()
     differ = {k: (stored[k], v) for k, v in identity(cfg).items() if stored[k] != v}
     if differ:
         raise RunFolderTakenError(
-            f"{cfg.paths.output_dir}/{RESULTS} belongs to another configuration "
+            f"{folder or cfg.paths.output_dir}/{RESULTS} belongs to another configuration "
             f"({', '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in differ.items())}); "
             f"use another hydra.sweep.dir (or run dir) for this experiment"
         )
 
 
 # -------------------------------------------------------------------------------------------- failure marker
-def write_failure(run_dir: str | Path, overrides: list[str], exc: BaseException | None) -> Path:
-    """Write the failure marker (the job's overrides, the error and its traceback); returns its path."""
+def write_failure(run_dir: str | Path, overrides: list[str], exc: BaseException | None) -> Path | None:
+    """Mark a failed job's folder; a run refused because the folder holds another finished run leaves it as it
+    was (None)."""
+    if isinstance(exc, RunFolderTakenError):
+        return None
     path = Path(run_dir) / FAILED_MARKER
     atomic_write_json(
         path,

@@ -15,18 +15,22 @@ from omegaconf import DictConfig
 from fer.data.catalogue import dataset_source, load_source
 from fer.data.offline_aug import AugmentSettings, augment_to_folder
 from fer.engine.lifecycle import open_loggers
+from fer.utils.io import check_folder, make_folder
 
 log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> dict:
     """Crop the configured dataset, write its augmented copies to `out_dir`; returns the summary (counts, paths)."""
+    check_folder(cfg.out_dir, "out_dir")  # before the faces are prepared; made once they are
+    settings = AugmentSettings.from_config(cfg.augment)
     name, source = dataset_source(cfg)
     prepared = load_source(name, source, cfg.faces, int(cfg.image_size), cfg.color, cfg.paths.cache_dir)
     aug = cfg.augment
+    make_folder(cfg.out_dir, "out_dir")
     summary = augment_to_folder(
         prepared,
-        AugmentSettings.from_config(aug),
+        settings,
         cfg.out_dir,
         source["root"],
         name=name,

@@ -37,7 +37,7 @@ from fer.data.gan_manifest import MANIFEST, merge_manifest, read_manifest
 from fer.engine.lifecycle import build_trainer, close_loggers, instantiate_dict, open_loggers
 from fer.errors import ConfigError
 from fer.models.gan import GANModule, to_uint8
-from fer.utils.io import atomic_path, atomic_write_json
+from fer.utils.io import atomic_path, atomic_write_json, check_folder, make_folder
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,7 @@ def run_one(cfg: DictConfig, emotion: str, out_dir: Path) -> dict:
     g = cfg.gan
     start = time.time()
     faces = class_faces(cfg, emotion)
+    make_folder(out_dir, "out_dir")
     key, settings = settings_key(cfg, faces)
     run_dir = Path(g.run_dir) / emotion / key
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -224,7 +225,7 @@ def run_one(cfg: DictConfig, emotion: str, out_dir: Path) -> dict:
 def run(cfg: DictConfig) -> dict:
     """`run_one` for each emotion of `cfg.emotion` (a class, a list or `all`); returns the results by emotion."""
     out_dir = Path(cfg.out_dir).expanduser().resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_folder(out_dir, "out_dir")  # made when the first class's faces are read: no empty folder on a data error
     torch.set_float32_matmul_precision("high")
     names, results, start = emotions(cfg.emotion), {}, time.time()
     for i, emotion in enumerate(names, 1):

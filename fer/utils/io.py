@@ -24,15 +24,18 @@ from fer.errors import UserError
 
 __all__ = [
     "DiskFullError",
+    "FolderError",
     "atomic_path",
     "atomic_write",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "check_folder",
     "disk_full_error",
     "human",
     "is_disk_full",
     "leftovers",
+    "make_folder",
     "publish",
     "require_free_space",
     "reserve",
@@ -171,6 +174,39 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     """`obj` as indented JSON at `path`, atomically (values JSON cannot hold are written as strings)."""
     atomic_write_text(path, json.dumps(obj, indent=1, default=str))
+
+
+class FolderError(UserError, OSError):
+    """A folder the framework has to write into cannot be made."""
+
+
+def make_folder(path: str | Path, key: str) -> Path:
+    """Make the folder `path` (and its parents), or raise FolderError naming the setting `key` and the cause."""
+    path = Path(path).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if is_disk_full(e):
+            raise disk_full_error(path.parent, None, f"the folder {path.name}") from None
+        reason = e.strerror or type(e).__name__
+        ro = " (a read-only file system)" if e.errno == errno.EROFS else ""
+        raise _folder_error(path, key, reason + ro) from None
+    return path
+
+
+def check_folder(path: str | Path, key: str) -> None:
+    """Raise FolderError when the folder `path` could not be made there (makes nothing: a command that fails
+    later on its input leaves no empty folder behind)."""
+    path = Path(path).expanduser().absolute()
+    existing = next(p for p in [path, *path.parents] if p.exists() or p == p.parent)
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise _folder_error(path, key, f"{existing} is not writable")
+
+
+def _folder_error(path: Path, key: str, reason: str) -> FolderError:
+    blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
+    why = f"{blocker} is a file, not a folder" if blocker is not None else reason
+    return FolderError(f"{key}={path}: cannot make this folder ({why}); set {key} to a writable folder")
 
 
 def leftovers(path: str | Path) -> list[Path]:

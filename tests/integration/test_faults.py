@@ -256,6 +256,46 @@ def test_checkpoint_write_failure_is_atomic_and_clear(tmp_path, monkeypatch):
     assert torch.load(path, weights_only=True)["w"].shape == (1000,)
 
 
+class _FillsUp:
+    """A file on a disk that fills after `room` bytes: writes past it fail with ENOSPC, as the OS reports it."""
+
+    def __init__(self, path, mode, room: int = 2048):
+        self.fh, self.room = open(path, mode), room  # noqa: SIM115  (closed in __exit__)
+
+    def write(self, data) -> int:
+        if self.fh.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.fh.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.close()
+
+
+def test_a_disk_filling_during_torch_save_is_the_disk_full_message(tmp_path, monkeypatch):
+    """torch.save reports the failed write as a RuntimeError ("unexpected pos ..."); the user gets the folder,
+    the space needed and the space free, and the previous checkpoint stays."""
+    import torch
+
+    from fer.engine import checkpoint_io
+
+    io = checkpoint_io.AtomicCheckpointIO()
+    path = tmp_path / "ckpts" / "last.ckpt"
+    io.save_checkpoint({"w": torch.zeros(1000)}, path)
+    before = path.read_bytes()
+    monkeypatch.setattr(checkpoint_io, "open", _FillsUp, raising=False)
+    with pytest.raises(DiskFullError) as err:
+        io.save_checkpoint({"w": torch.ones(1000)}, path)
+    msg = str(err.value)
+    assert str(tmp_path / "ckpts") in msg and "needs 3.9 KiB" in msg and "free" in msg
+    assert path.read_bytes() == before and [p.name for p in path.parent.iterdir()] == ["last.ckpt"]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_kill_9_mid_epoch_then_rerun_equals_the_uninterrupted_run(tmp_path, synthetic_dir):

@@ -58,11 +58,12 @@ def _find_dir(root: Path, name: str, depth: int = 3) -> Path | None:
     return found[0] if found else None
 
 
-def read_label(path: Path) -> int | None:
-    """A label file holds one float in scientific notation (`3.0000000e+00`); empty means unlabelled."""
+def read_label(path: Path) -> int:
+    """A label file holds one float in scientific notation (`3.0000000e+00`). An unlabelled sequence has no label
+    file; an empty one is a damaged file (reported, like an unparsable one)."""
     text = path.read_text(errors="replace").strip()
     if not text:
-        return None
+        raise DatasetLayoutError(f"{path}: empty CK+ emotion label file; expected e.g. 3.0000000e+00")
     try:
         value = float(text.split()[0])
     except ValueError:
@@ -121,8 +122,6 @@ def read_ckplus(
         except DatasetLayoutError as e:
             skipped.append({"file": str(label_file), "reason": str(e)})
             continue
-        if code is None:
-            continue  # empty label file: unlabelled
         name = CKPLUS_CODES.get(code)
         if name is None:
             skipped.append({"file": str(label_file), "reason": f"unknown CK+ emotion code {code}; expected 0..7"})

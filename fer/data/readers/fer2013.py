@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -197,6 +198,15 @@ def _read_csv(csv_path: Path, wanted: set[str] | None, decode_dir) -> list[Sampl
         if wanted is None or use.lower() in wanted
     ]
     warn_skipped_records(f"FER2013 {csv_path}", index["skipped"])
+    if not index["rows"]:  # every row rejected: say why, by reason (the detail of each row stays with the row)
+        reasons = Counter(r["reason"] for r in index["skipped"]).most_common()
+        counts = "; ".join(f"{n} x {why}" for why, n in reasons[:3]) + (
+            f"; {len(reasons) - 3} other reasons" if len(reasons) > 3 else ""
+        )
+        raise DatasetLayoutError(
+            f"FER2013 {csv_path}: every row was rejected ({len(index['skipped'])} rows: {counts or 'no data rows'}); "
+            "expected columns emotion (0..6), pixels (2304 values 0..255) and Usage"
+        )
     if not samples:
         raise DatasetLayoutError(
             f"FER2013 {csv_path}: no rows with usage in {sorted(wanted or [])}; the file has "

@@ -4,6 +4,10 @@ Each transform draws its own parameters per image (`same_on_batch=False`), from 
 the CPU (kornia's default), so a seeded run draws the same augmentation on CPU and GPU and a resumed epoch
 redraws the same ones. Transforms come from the config as `_target_`s (conf/augment/*.yaml) in the order
 given; a null entry is switched off (`augment.pipeline.transforms.erasing=null`).
+
+Training-only: the transforms' buffers (kornia keeps its parameter ranges as buffers, e.g. RandomGamma's
+`gamma_factor`) are made non-persistent, so a checkpoint holds no state of the augmentation and the network
+built for prediction or export, without it, loads every checkpoint of every recipe.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ class OnlineAugment(nn.Module):
     def __init__(self, transforms: Mapping[str, nn.Module | None]):
         super().__init__()
         self.transforms = nn.ModuleDict({k: t for k, t in transforms.items() if t is not None})
+        for module in self.transforms.modules():
+            # The ranges are rebuilt from the config, never learned: keep them out of state_dict (and checkpoints).
+            for name, buf in list(module.named_buffers(recurse=False)):
+                delattr(module, name)
+                module.register_buffer(name, buf, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not len(self.transforms):

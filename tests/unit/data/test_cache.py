@@ -406,8 +406,22 @@ def test_an_image_too_small_for_the_fixed_crop_is_skipped_as_bad(tmp_path):
     opts = FaceOptions(detector="none", crop=(0.25, 0.25, 0.75, 0.75))
     p = prepare(samples, opts, 16, "gray", tmp_path / "c", name="web", workers=1)
     skipped = {Path(s["file"]).name: s["reason"] for s in p.report["skipped"]}
-    assert list(skipped) == ["dot.png"] and "1x1 pixels: too small for the face crop box" in skipped["dot.png"]
+    assert list(skipped) == ["dot.png"] and "1x1 pixels: too small to hold a face" in skipped["dot.png"]
     assert p.report["prepared"] == 4
+
+
+@pytest.mark.parametrize("detector", ["haar", "none"])
+def test_an_image_too_small_to_hold_a_face_is_skipped_not_cropped(tmp_path, detector):
+    """Never a centre crop of a few pixels trained on as a face (nor counted only among "no face found")."""
+    root = tmp_path / "web"
+    _folder(root, n=2)
+    Image.new("L", (1, 1), 128).save(root / "happy" / "dot.png")
+    Image.new("L", (40, 9), 128).save(root / "happy" / "strip.png")
+    p = prepare(read_dataset("folder", root, name="web"), FaceOptions(detector=detector), 16, "gray", tmp_path / "c")
+    skipped = {Path(s["file"]).name: s["reason"] for s in p.report["skipped"]}
+    assert set(skipped) == {"dot.png", "strip.png"} and "40x9 pixels: too small to hold a face" in skipped["strip.png"]
+    assert not {Path(f).name for f in p.report["no_face_files"]} & set(skipped)
+    assert p.report["prepared"] == 2 and {Path(s.path).name for s in p.samples} == {"im0.png", "im1.png"}
 
 
 def test_prepare_refuses_size_0(tmp_path):

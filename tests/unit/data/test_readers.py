@@ -126,7 +126,8 @@ def test_ckplus_default_selection_nested_labels(ck_root):
     by_seq = {}
     for s in samples:
         by_seq.setdefault(s.meta["sequence"], []).append((Path(s.path).name, CLASSES[s.label]))
-    # contempt (S010/001), unlabelled (S010/002), empty label folder (S010/003), empty label file (S011/001): out
+    # contempt (S010/001), unlabelled (S010/002), empty label folder (S010/003), empty label file (S011/001,
+    # listed as skipped): out
     assert by_seq == {
         "S005/001": [("S005_001_00000006.png", "disgust"), ("S005_001_00000001.png", "neutral")],
         "S005/002": [("S005_002_00000006.png", "happy"), ("S005_002_00000001.png", "neutral")],
@@ -155,9 +156,18 @@ def test_ckplus_unknown_code_is_skipped_and_listed(tmp_path):
     bad = next((ck / "Emotion_labels" / "Emotion" / "S005" / "002").glob("*_emotion.txt"))
     bad.write_text("   9.0000000e+00\n")
     samples = read_dataset("ckplus", ck)
-    assert [d["file"] for d in samples.skipped] == [str(bad)]
+    empty = next((ck / "Emotion_labels" / "Emotion" / "S011" / "001").glob("*_emotion.txt"))
+    assert [d["file"] for d in samples.skipped] == [str(bad), str(empty)]  # the fixture's empty label file too
     assert "unknown CK+ emotion code 9" in samples.skipped[0]["reason"]
     assert "S005/002" not in {s.meta["sequence"] for s in samples}
+
+
+def test_ckplus_empty_label_file_is_a_bad_file_and_listed(ck_root):
+    """An unlabelled sequence has no label file; an empty one is damaged: skipped with a reason, never silently."""
+    skipped = read_dataset("ckplus", ck_root).skipped
+    empty = [d for d in skipped if "S011_001" in Path(d["file"]).name]
+    assert len(empty) == 1 and "empty CK+ emotion label file" in empty[0]["reason"]
+    assert not [d for d in skipped if "S010_002" in d["file"] or "S010_003" in d["file"]]  # unlabelled: not bad
 
 
 def test_ckplus_wrong_roots(ck_root, tmp_path):
@@ -270,6 +280,18 @@ def test_fer2013_csv_class_order_usage_and_bad_rows(tmp_path):
     train = read_dataset("fer2013", csv_path, decode_dir=decode, usage="training")  # the CSV itself as root
     assert len(train) == 5 and index.stat().st_mtime_ns == stamp  # decoded once
     assert not list(decode.glob("*.tmp*"))
+
+
+def test_fer2013_csv_with_every_row_bad_says_why_by_reason(tmp_path):
+    root = tmp_path / "fer2013"
+    root.mkdir()
+    rows = ["3,1 2 3,Training"] * 3 + ["9," + " ".join(["0"] * 2304) + ",Training"]
+    (root / "fer2013.csv").write_text("\n".join(["emotion,pixels,Usage", *rows]) + "\n")
+    with pytest.raises(DatasetLayoutError) as err:
+        read_dataset("fer2013", root, decode_dir=tmp_path / "decoded")
+    msg = str(err.value)
+    assert "every row was rejected (4 rows: 3 x bad row (3 pixel values, expected 2304" in msg
+    assert "1 x bad row (unknown emotion code 9" in msg and "usage in" not in msg
 
 
 def test_fer2013_folder_form_and_wrong_roots(tmp_path):

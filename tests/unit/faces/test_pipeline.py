@@ -13,6 +13,7 @@ import pytest
 import torch
 from skimage import data as skdata
 
+from fer.classes import CLASSES
 from fer.data.datamodule import FaceArrayDataset
 from fer.data.samples import Sample
 from fer.deploy.checkpoint import load_classifier
@@ -68,7 +69,7 @@ def test_training_and_prediction_feed_the_network_the_same_tensor(photos, tmp_pa
     recorder = Recorder(stored)
     rows = face_rows(recorder, stored, stored.load(path))
     fed = torch.from_numpy(recorder.batches[0][0])
-    assert rows[0]["face_found"]
+    assert rows[0]["face_found"] is (None if opts.detector == "none" else True)  # a fixed crop detects nothing
     assert fed.dtype == trained.dtype == torch.uint8 and fed.shape == trained.shape
     assert torch.equal(fed, trained)
 
@@ -125,7 +126,7 @@ def test_an_older_checkpoint_without_its_description_needs_its_run_config(traine
     (tmp_path / "run" / ".hydra").mkdir()
     OmegaConf.save(cfg, tmp_path / "run" / ".hydra" / "config.yaml")
     assert predict_main(["--checkpoint", str(old), str(image)]) == 0
-    assert json.loads(capsys.readouterr().out.splitlines()[0])["face_found"]
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["label"] in CLASSES
 
 
 def test_the_gan_settings_key_follows_a_sources_own_face_options(tmp_path):

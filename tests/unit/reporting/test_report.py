@@ -168,6 +168,8 @@ def test_bad_sweep_folders_give_clear_errors(tmp_path, capsys):
     assert run_cli(main, [str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
     _multirun_yaml(tmp_path / "empty", {"seed": "1,2"}, [])
+    before = sorted(p.name for p in (tmp_path / "empty").rglob("*"))
     assert run_cli(main, [str(tmp_path / "empty")]) == 1
     captured = capsys.readouterr()
     assert "no finished run" in captured.err and "- seed=1 (not started): `seed=1`" in captured.out
+    assert sorted(p.name for p in (tmp_path / "empty").rglob("*")) == before  # no empty report files
