@@ -46,6 +46,8 @@ from fer.utils.io import atomic_path, atomic_write_json
 
 log = logging.getLogger(__name__)
 
+PER_EMOTION, CONDITIONAL = "per_emotion", "conditional"  # the manifest's `generator`: which GAN made a class's images
+
 
 def emotions(value) -> list[str]:
     """`emotion=<class>`, `emotion=all` or a list; a clear error for anything else."""
@@ -203,9 +205,6 @@ def run_one(cfg: DictConfig, emotion: str, out_dir: Path) -> dict:
         **train_info,
         "seconds": round(time.time() - start, 1),
     }
-
-
-PER_EMOTION, CONDITIONAL = "per_emotion", "conditional"  # the manifest's `generator`: which GAN made a class's images
 
 
 def manifest_entry(
