@@ -130,10 +130,7 @@ class GANModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> None:
         """One discriminator step (real vs detached fakes), then one generator step, on a batch of real images."""
-        real = batch[0] if isinstance(batch, (list, tuple)) else batch
-        if self.hparams.hflip > 0:  # the faces are near-symmetric: flips double a class of ~140 images
-            flip = torch.rand(real.shape[0], device=real.device) < self.hparams.hflip
-            real = torch.where(flip.view(-1, 1, 1, 1), real.flip(-1), real)
+        real = self.flip(batch[0] if isinstance(batch, (list, tuple)) else batch)
         opt_g, opt_d = self.optimizers()
         self.batches_stepped = self.global_step // 2  # each batch steps both optimizers
         z = torch.randn(real.shape[0], self.hparams.latent_dim, device=self.device)
@@ -159,9 +156,21 @@ class GANModule(pl.LightningModule):
         opt_g.step()
         self.untoggle_optimizer(opt_g)
 
+        self.record(loss_d, loss_g, d_real, d_fake)
+
+    def flip(self, real: torch.Tensor) -> torch.Tensor:
+        """Random horizontal flips of the real faces (near-symmetric: flips double a class of ~140 images)."""
+        if self.hparams.hflip <= 0:
+            return real
+        flip = torch.rand(real.shape[0], device=real.device) < self.hparams.hflip
+        return torch.where(flip.view(-1, 1, 1, 1), real.flip(-1), real)
+
+    def record(self, loss_d: torch.Tensor, loss_g: torch.Tensor, d_real: torch.Tensor, d_fake: torch.Tensor) -> None:
+        """Accumulate one batch's losses and mean D outputs (as probabilities) for the epoch means; log step values
+        on the batches the loggers write."""
         # Epoch means accumulate on the device; `self.log` costs ~2 ms a call (10% of a small CPU step, see
         # bench/bench_gan.py), so step values are logged every `log_every_n_steps` steps and the means once an epoch.
-        n = real.shape[0]
+        n = d_real.shape[0]
         stats = torch.stack(
             [
                 loss_d.detach(),

@@ -11,6 +11,10 @@ For each emotion:
    written as `<out_dir>/<class>/<class>_NNNN.png` (the `gan_q` source reads them; each image is its own
    subject), and the class entry of `<out_dir>/manifest.json`, merged under a lock because emotions may run
    in parallel jobs. Sampling is skipped when the manifest already holds the same checkpoint, seed and files.
+
+With `model=gan_conditional` one class-conditional GAN trains once on the faces of all seven emotions (in
+`<gan.run_dir>/all/<settings key>/`) and samples each listed emotion into the same layout and manifest; each entry's
+`generator` says which kind made it (`per_emotion` or `conditional`). See docs/gan.md.
 """
 
 from __future__ import annotations
@@ -36,10 +40,13 @@ from fer.data.catalogue import Source, dataset_with_extras, load_source
 from fer.data.gan_manifest import MANIFEST, merge_manifest, read_manifest
 from fer.engine.lifecycle import build_trainer, close_loggers, instantiate_dict, open_loggers
 from fer.errors import ConfigError
+from fer.models.conditional_gan import ConditionalGANModule
 from fer.models.gan import GANModule, to_uint8
 from fer.utils.io import atomic_path, atomic_write_json, check_folder, make_folder
 
 log = logging.getLogger(__name__)
+
+PER_EMOTION, CONDITIONAL = "per_emotion", "conditional"  # the manifest's `generator`: which GAN made a class's images
 
 
 def emotions(value) -> list[str]:
@@ -112,7 +119,8 @@ def train_gan(cfg: DictConfig, emotion: str, faces: PreparedSet, run_dir: Path) 
             f"prepared faces have {faces.images.shape[-1]} channels, expected {channels} for color={g.color}"
         )
     model: GANModule = hydra.utils.instantiate(cfg.model, channels=channels)
-    data = TensorDataset(to_tensor(faces.images))
+    # The labels ride along: the conditional GAN trains on them, the per-emotion DCGAN ignores them.
+    data = TensorDataset(to_tensor(faces.images), torch.as_tensor(np.asarray(faces.labels), dtype=torch.long))
     # drop_last keeps one tiny last batch from skewing BatchNorm statistics, unless it is the only batch.
     loader = DataLoader(data, batch_size=g.batch_size, shuffle=True, drop_last=len(data) > g.batch_size, num_workers=0)
     # The trainer and its callbacks write into this emotion's run folder.
@@ -142,9 +150,10 @@ def train_gan(cfg: DictConfig, emotion: str, faces: PreparedSet, run_dir: Path) 
     return last.resolve(), {"epochs": trainer.current_epoch, **losses}
 
 
-def write_samples(model: GANModule, out_dir: Path, emotion: str, n: int, seed: int) -> list[str]:
-    """n PNGs into `<out_dir>/<emotion>/`, written into a temporary folder and swapped into place."""
-    images = to_uint8(model.sample(n, seed)).permute(0, 2, 3, 1).numpy()
+def write_samples(model: GANModule, out_dir: Path, emotion: str, n: int, seed: int, **condition) -> list[str]:
+    """n PNGs into `<out_dir>/<emotion>/`, written into a temporary folder and swapped into place. `condition`
+    goes to `model.sample` (the conditional GAN's `label`)."""
+    images = to_uint8(model.sample(n, seed, **condition)).permute(0, 2, 3, 1).numpy()
     files = []
     with atomic_path(out_dir / emotion, what=f"the {emotion} samples") as tmp:
         tmp.mkdir(parents=True)
@@ -189,26 +198,7 @@ def run_one(cfg: DictConfig, emotion: str, out_dir: Path) -> dict:
     else:
         model = GANModule.load_from_checkpoint(checkpoint, map_location="cpu")
         files = write_samples(model, out_dir, emotion, n, seed)
-        counts: dict[str, int] = {}
-        for s in faces.samples:
-            counts[s.dataset] = counts.get(s.dataset, 0) + 1
-        entry = {
-            "checkpoint": str(checkpoint),
-            "checkpoint_mtime_ns": checkpoint.stat().st_mtime_ns,
-            "seed": seed,
-            "train_seed": cfg.seed,
-            "epochs": train_info["epochs"],
-            "image_size": g.image_size,
-            "color": g.color,
-            "run_dir": str(run_dir),
-            "settings_key": key,
-            # Which subjects the GAN saw: a k-fold split must not test on them while training on these samples.
-            "seen_subjects": sorted({s.subject for s in faces.samples}),
-            "train_images": len(faces.samples),
-            "train_sources": counts,
-            "files": files,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
+        entry = manifest_entry(cfg, checkpoint, train_info, run_dir, key, faces, files, PER_EMOTION)
         merge_manifest(out_dir, emotion, entry)
         log.info("%s: wrote %d samples to %s", emotion, n, out_dir / emotion)
     return {
@@ -222,16 +212,92 @@ def run_one(cfg: DictConfig, emotion: str, out_dir: Path) -> dict:
     }
 
 
+def manifest_entry(
+    cfg: DictConfig, checkpoint: Path, train_info: dict, run_dir: Path, key: str, faces: PreparedSet, files, generator
+) -> dict:
+    """One class's manifest entry: the files, the checkpoint and seed that made them, and what the GAN saw."""
+    counts: dict[str, int] = {}
+    for s in faces.samples:
+        counts[s.dataset] = counts.get(s.dataset, 0) + 1
+    return {
+        "generator": generator,
+        "model": cfg.model._target_,
+        "checkpoint": str(checkpoint),
+        "checkpoint_mtime_ns": checkpoint.stat().st_mtime_ns,
+        "seed": int(cfg.gan.sample_seed),
+        "train_seed": cfg.seed,
+        "epochs": train_info["epochs"],
+        "image_size": cfg.gan.image_size,
+        "color": cfg.gan.color,
+        "run_dir": str(run_dir),
+        "settings_key": key,
+        # Which subjects the GAN saw: a k-fold split must not test on them while training on these samples.
+        "seen_subjects": sorted({s.subject for s in faces.samples}),
+        "train_images": len(faces.samples),
+        "train_sources": counts,
+        "files": files,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def is_conditional(cfg: DictConfig) -> bool:
+    """Whether `model` is a class-conditional GAN (one for all emotions, conf/model/gan_conditional.yaml)."""
+    return issubclass(hydra.utils.get_class(cfg.model._target_), ConditionalGANModule)
+
+
+def run_conditional(cfg: DictConfig, names: list[str], out_dir: Path) -> dict:
+    """Train one conditional GAN on the faces of all seven emotions (whatever `emotion` lists: the class
+    embedding needs every class), then sample `gan.samples_per_class` images of each listed emotion.
+
+    Every class's manifest entry names the same checkpoint, and its `seen_subjects` are all subjects the GAN saw
+    (of any emotion): the shared generator learnt their faces, so the leakage rules treat them as seen."""
+    g = cfg.gan
+    start = time.time()
+    faces = PreparedSet.concat([class_faces(cfg, emotion) for emotion in CLASSES])
+    key, settings = settings_key(cfg, faces)
+    run_dir = Path(g.run_dir) / "all" / key
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "settings.json", settings)
+    checkpoint, train_info = train_gan(cfg, "all", faces, run_dir)
+    seed, n = int(g.sample_seed), int(g.samples_per_class)
+    model, results = None, {}
+    for emotion in names:
+        entry = up_to_date(out_dir, emotion, checkpoint, seed, n)
+        if entry is not None:
+            log.info("%s: %d samples from %s already written, skipping", emotion, n, checkpoint.name)
+        else:
+            model = model or ConditionalGANModule.load_from_checkpoint(checkpoint, map_location="cpu")
+            files = write_samples(model, out_dir, emotion, n, seed, label=class_index(emotion))
+            entry = manifest_entry(cfg, checkpoint, train_info, run_dir, key, faces, files, CONDITIONAL)
+            merge_manifest(out_dir, emotion, entry)
+            log.info("%s: wrote %d samples of the conditional GAN to %s", emotion, n, out_dir / emotion)
+        results[emotion] = {
+            "samples": len(entry["files"]),
+            "checkpoint": entry["checkpoint"],
+            "train_images": len(faces.samples),
+            "seen_subjects": len(entry["seen_subjects"]),
+            "run_dir": str(run_dir),
+            **train_info,
+            "seconds": round(time.time() - start, 1),
+        }
+    return results
+
+
 def run(cfg: DictConfig) -> dict:
     """`run_one` for each emotion of `cfg.emotion` (a class, a list or `all`); returns the results by emotion."""
     out_dir = Path(cfg.out_dir).expanduser().resolve()
     check_folder(out_dir, "out_dir")  # made when the first class's faces are read: no empty folder on a data error
     torch.set_float32_matmul_precision("high")
-    names, results, start = emotions(cfg.emotion), {}, time.time()
-    for i, emotion in enumerate(names, 1):
-        results[emotion] = r = run_one(cfg, emotion, out_dir)
-        eta = (time.time() - start) / i * (len(names) - i)  # one line per emotion, also without a terminal
-        log.info(
-            "gan %d/%d %s: %d epochs, %d samples; eta %.0f s", i, len(names), emotion, r["epochs"], r["samples"], eta
-        )
+    names, start = emotions(cfg.emotion), time.time()
+    if is_conditional(cfg):
+        results = run_conditional(cfg, names, out_dir)
+    else:
+        results = {}
+        for i, emotion in enumerate(names, 1):
+            results[emotion] = r = run_one(cfg, emotion, out_dir)
+            eta = (time.time() - start) / i * (len(names) - i)  # one line per emotion, also without a terminal
+            log.info(
+                "gan %d/%d %s: %d epochs, %d samples; eta %.0f s",
+                i, len(names), emotion, r["epochs"], r["samples"], eta,
+            )  # fmt: skip
     return {"out_dir": str(out_dir), "manifest": str(out_dir / MANIFEST), "classes": results}

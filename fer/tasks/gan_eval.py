@@ -10,6 +10,12 @@ ClassifierModule does not store `net` in its hyperparameters), for every emotion
   its nearest real image of *another* subject (KDEF's series A and B of one person are near duplicates, so
   same-subject neighbours would make every sample look novel); samples closer than
   `gan_eval.copy_ratio` x that median are flagged as possible copies.
+- sample quality, independent of the classifier being trained when an ImageNet network's weights are local
+  (`gan_eval.feature_net`, from `gan_eval.feature_net_checkpoint` or the timm cache; else the classifier's pooled
+  features, and the report says which): KID (mean and std over random subsets) and improved precision / recall
+  (fidelity / coverage), per class and overall, against real faces of the class whose subjects the GAN never saw
+  (`reference: held_out`); when it saw them all, against its training faces (`reference: training`, which
+  rewards copying: hold subjects out with `gan.exclude_subjects` for an honest figure).
 Writes `<out_dir>/gan_eval.json` (per class and overall) and `<out_dir>/gan_eval_samples.csv` (one row per sample).
 """
 
@@ -29,7 +35,9 @@ from fer.data.cache import PreparedSet
 from fer.data.catalogue import dataset_with_extras, load_source
 from fer.data.gan_manifest import read_manifest
 from fer.deploy.checkpoint import load_classifier
+from fer.evaluation.sample_quality import kid, precision_recall
 from fer.models.classifier import ClassifierModule
+from fer.models.components.feature_net import imagenet_features
 from fer.utils.io import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -112,6 +120,46 @@ def evaluate_class(name, s_probs, s_feats, s_samples, r_feats, r_samples, label,
     return result, rows
 
 
+def quality_features(cfg: DictConfig, samples: np.ndarray, real: np.ndarray, s_feats, r_feats, device):
+    """The features KID and precision/recall use, and the network's name: an ImageNet timm network when its
+    weights are local, else the classifier's pooled features (already computed)."""
+    e = cfg.gan_eval
+    net = imagenet_features(e.feature_net, e.feature_net_checkpoint) if e.feature_net else None
+    if net is None:
+        if e.feature_net:
+            log.warning(
+                "no local ImageNet weights for gan_eval.feature_net=%s (set gan_eval.feature_net_checkpoint=<file>, "
+                "or run timm.create_model(%r, pretrained=True) once with network access): KID and precision/recall "
+                "use the classifier's own features",
+                e.feature_net,
+                e.feature_net,
+            )
+        return s_feats, r_feats, f"classifier:{e.checkpoint} (pooled trunk features)"
+    net.to(device)
+    return net.embed(samples, e.batch_size, device), net.embed(real, e.batch_size, device), net.description
+
+
+def quality(fake: torch.Tensor, real: torch.Tensor, e) -> dict:
+    """KID and precision/recall of generated against real features (the settings from `gan_eval`)."""
+    if len(real) <= e.pr_k or len(fake) <= e.pr_k:
+        return {"kid": float("nan"), "precision": float("nan"), "recall": float("nan"), "real_images": len(real)}
+    return {
+        **kid(real, fake, subsets=e.kid_subsets, subset_size=e.kid_subset_size, seed=e.seed),
+        **precision_recall(real, fake, k=e.pr_k),
+        "real_images": len(real),
+    }
+
+
+def reference_indices(real: PreparedSet, label: int, seen: set[str], min_held_out: int) -> tuple[list[int], str]:
+    """Real faces of class `label` to judge samples against: those of subjects the GAN never saw when there are
+    at least `min_held_out`, else those it trained on."""
+    of_class = np.flatnonzero(real.labels == label)
+    held_out = [int(i) for i in of_class if seen and real.samples[i].subject not in seen]
+    if len(held_out) >= min_held_out:
+        return held_out, "held_out"
+    return [int(i) for i in of_class if not seen or real.samples[i].subject in seen], "training"
+
+
 def run(cfg: DictConfig) -> dict:
     """Evaluate the GAN samples of every class with the classifier; writes `gan_eval.json` and
     `gan_eval_samples.csv` and returns the overall figures, per-class accuracy and warnings."""
@@ -134,6 +182,8 @@ def run(cfg: DictConfig) -> dict:
     s_probs, s_feats = embed(model, samples.images, e.batch_size, device)
     r_probs, r_feats = embed(model, real.images, e.batch_size, device)
     r_labels, s_labels = real.labels, samples.labels
+    q_s, q_r, feature_network = quality_features(cfg, samples.images, real.images, s_feats, r_feats, device)
+    q_fake, q_real, references = [], [], set()
 
     report = {
         "checkpoint": str(e.checkpoint),
@@ -143,6 +193,7 @@ def run(cfg: DictConfig) -> dict:
         "classes": {},
         "warnings": [],
         "note": "one classifier checkpoint, one set of samples per class",
+        "feature_network": feature_network,
     }
     rows: list[dict] = []
     for label, name in enumerate(CLASSES):
@@ -167,6 +218,12 @@ def run(cfg: DictConfig) -> dict:
             e,
         )
         res["real_accuracy"] = float((r_probs[r_idx].argmax(-1) == label).float().mean())  # the classifier's bar
+        ref_idx, reference = reference_indices(real, label, seen, e.min_held_out)
+        res["generator"] = manifest.get(name, {}).get("generator", "per_emotion")
+        res.update(reference=reference, **quality(q_s[s_idx], q_r[ref_idx], e))
+        q_fake.append(q_s[s_idx])
+        q_real.append(q_r[ref_idx])
+        references.add(reference)
         report["classes"][name] = res
         rows += class_rows
         if res["collapse"]:
@@ -186,7 +243,23 @@ def run(cfg: DictConfig) -> dict:
         "samples": len(rows),
         "accuracy": float(np.mean([r["correct"] for r in rows])),
         "collapsed_classes": [n for n, r in report["classes"].items() if r["collapse"]],
+        "reference": "+".join(sorted(references)),
+        **quality(torch.cat(q_fake), torch.cat(q_real), e),
     }
+    for name, r in report["classes"].items():
+        log.info(
+            "%-9s %s: accuracy %.3f  KID %.4f +- %.4f  precision %.3f  recall %.3f  (vs %d %s real faces)",
+            name,
+            r["generator"],
+            r["accuracy"],
+            r["kid"],
+            r.get("kid_std", float("nan")),
+            r["precision"],
+            r["recall"],
+            r["real_images"],
+            r["reference"],
+        )
+    log.info("features for KID and precision/recall: %s", feature_network)
     atomic_write_json(out_dir / "gan_eval.json", report)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -202,6 +275,8 @@ def run(cfg: DictConfig) -> dict:
     return {
         "report": str(out_dir / "gan_eval.json"),
         "overall": report["overall"],
+        "feature_network": feature_network,
         "accuracy": {n: r["accuracy"] for n, r in report["classes"].items()},
+        "kid": {n: r["kid"] for n, r in report["classes"].items()},
         "warnings": report["warnings"],
     }
