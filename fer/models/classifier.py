@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -337,3 +338,16 @@ class ClassifierModule(pl.LightningModule):
                 "interval": "epoch",
             },
         }
+
+
+@torch.no_grad()
+def embed(model: ClassifierModule, images: np.ndarray, batch_size: int, device: torch.device):
+    """Class probabilities and pooled trunk features of uint8 (N, H, W, C) images."""
+    probs, feats = [], []
+    for i in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.array(images[i : i + batch_size])).permute(0, 3, 1, 2).to(device)
+        x = model.normalize(x)
+        fmap = model.net.forward_features(x)
+        probs.append(model.net.forward_head(fmap).softmax(-1).cpu())
+        feats.append(model.net.head.global_pool(fmap).cpu())
+    return torch.cat(probs), torch.cat(feats).double()

@@ -26,6 +26,9 @@ LOSSES = ("hinge", "bce")
 
 
 class ConditionalGANModule(GANModule):
+    """The DCGAN's training loop with class labels passed to both networks; `loss`: hinge or bce. `sample(n, seed,
+    label)` draws images of one class."""
+
     def __init__(
         self,
         generator: Mapping | None = None,

@@ -6,7 +6,7 @@
                       rater's order of faces, their answers, browser sessions; SQLite in WAL mode (fer/study/db.py)
     images/<id>.png   the faces, all cropped and re-encoded alike, named by a random blind id
     manifest.json     what was picked from where (the origin of each blind id), and the study's settings
-    report/           what `report` writes (fer/study/report.py)
+    report/           what `report` writes (fer/study/analysis.py)
 
 The web app (fer/study/app.py) serves one face at a time to a rater who opened their personal link.
 """

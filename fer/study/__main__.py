@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "serve":
         return serve(args.study, args.host, args.port)
-    from fer.study.report import report
+    from fer.study.analysis import report
 
     result = report(
         args.study,

@@ -1,5 +1,6 @@
 """The framework's classifier on a study's images (`report --checkpoint`), scored as `generate.py task=gan_eval`
-scores GAN samples: the checkpoint's network through `load_classifier`, probabilities through gan_eval's `embed`.
+scores GAN samples: the checkpoint's network through `load_classifier`, probabilities through
+`fer.models.classifier.embed` (as gan_eval).
 
 The study's images are face crops already (real ones cropped by the face pipeline, generated ones whole), so they
 are taken whole, resized to the classifier's input size and colour as its pipeline resizes.
@@ -16,8 +17,8 @@ from fer.classes import CLASSES
 from fer.deploy.checkpoint import load_classifier
 from fer.faces.detection import FaceOptions
 from fer.faces.pipeline import FacePipeline
+from fer.models.classifier import embed
 from fer.study.db import StudyError
-from fer.tasks.gan_eval import embed
 
 BATCH = 64
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
-import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from fer.faces.images import BadImageError, decode
 from fer.faces.pipeline import FacePipeline
 from fer.runs.resolvers import register_resolvers
 from fer.study.db import DB_FILE, IMAGES, KINDS, MANIFEST, Study, StudyError, init_db, now
+from fer.utils.io import atomic_path
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -278,11 +277,8 @@ def create_study(
 
 def write_study(out: Path, meta: dict, items: list[dict], crops: dict[str, np.ndarray]) -> None:
     """Write the images, the database and the manifest into a folder beside `out`, then rename it into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / IMAGES).mkdir(parents=True)
-    try:
+    with atomic_path(out, what="the study") as tmp:  # replaces an empty `out` folder (checked by the caller)
+        (tmp / IMAGES).mkdir(parents=True)
         for item in items:
             crop = crops[item["id"]]
             img = crop[:, :, 0] if crop.shape[-1] == 1 else cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)
@@ -291,12 +287,6 @@ def write_study(out: Path, meta: dict, items: list[dict], crops: dict[str, np.nd
         init_db(tmp / DB_FILE, meta, items)
         manifest = {"study": meta, "items": items, "files_relative_to": "the folder of this manifest"}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        if out.exists():
-            out.rmdir()  # empty (checked above)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 # ------------------------------------------------------------------------------------------ raters

@@ -36,24 +36,11 @@ from fer.data.catalogue import dataset_with_extras, load_source
 from fer.data.gan_manifest import read_manifest
 from fer.deploy.checkpoint import load_classifier
 from fer.evaluation.sample_quality import kid, precision_recall
-from fer.models.classifier import ClassifierModule
+from fer.models.classifier import embed
 from fer.models.components.feature_net import imagenet_features
 from fer.utils.io import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
-
-
-@torch.no_grad()
-def embed(model: ClassifierModule, images: np.ndarray, batch_size: int, device: torch.device):
-    """Class probabilities and pooled trunk features of uint8 (N, H, W, C) images."""
-    probs, feats = [], []
-    for i in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.array(images[i : i + batch_size])).permute(0, 3, 1, 2).to(device)
-        x = model.normalize(x)
-        fmap = model.net.forward_features(x)
-        probs.append(model.net.forward_head(fmap).softmax(-1).cpu())
-        feats.append(model.net.head.global_pool(fmap).cpu())
-    return torch.cat(probs), torch.cat(feats).double()
 
 
 def mean_pairwise(f: torch.Tensor) -> float:

@@ -20,6 +20,8 @@ from fer.models.components.dcgan import Generator, _n_blocks
 
 
 class ConditionalGenerator(nn.Module):
+    """The DCGAN generator fed with the noise and a learnt class embedding: (noise, class) -> image in [-1, 1]."""
+
     def __init__(
         self,
         latent_dim: int = 100,
@@ -44,6 +46,8 @@ class ConditionalGenerator(nn.Module):
 
 
 class ProjectionDiscriminator(nn.Module):
+    """A spectrally normalised discriminator with a projection head: (image, class) -> one realism logit."""
+
     def __init__(self, image_size: int = 64, channels: int = 1, features: int = 64, num_classes: int = 7):
         super().__init__()
         ch = features

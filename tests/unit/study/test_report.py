@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from fer.classes import CLASSES
+from fer.study.analysis import report
 from fer.study.create import create_study, invite
 from fer.study.db import Rater, Study
-from fer.study.report import report
 from tests.helpers.cli import run_cli
 from tests.unit.study.conftest import self_describing_checkpoint
 
@@ -165,7 +165,7 @@ def test_the_classifier_against_the_raters(study_dir, tmp_path):
 
 
 def test_wandb_gets_the_tables_and_the_figure(study_dir, monkeypatch):
-    import fer.study.report as report_module
+    import fer.study.analysis as report_module
 
     invite(study_dir, "ann")
     answer_all(study_dir, "ann", truthful)
