@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from fer.engine.config_checks import check_config
 from fer.engine.lifecycle import build_trainer, instantiate_dict, open_loggers, task_wrapper
 from fer.engine.overrides import check_overrides
+from fer.engine.posthoc import fit_logit_adjustment
 from fer.engine.results import print_run_table, run_results
 from fer.engine.resume import finish_part, resume_checkpoint, start_part
 from fer.engine.run_outputs import write_run_outputs
@@ -78,6 +79,8 @@ def train(cfg: DictConfig) -> dict:
     # Checkpoints hold plain values only: they load with torch's safe weights-only unpickler.
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
+    # model.logit_adjust: tau fitted on validation, stored in the chosen checkpoint before anything is scored with it
+    fit_logit_adjustment(trainer, model, datamodule, best)
     if cfg.get("test") and datamodule.test_names:
         # The checkpoint chosen on validation accuracy; never a choice made on a test set.
         trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)

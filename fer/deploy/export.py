@@ -103,6 +103,8 @@ def describe(model, pipeline: FacePipeline, checkpoint: Path, run_config: str | 
             "shape": ["N", len(classes)],
             "what": "softmax probabilities in fer.class_names order",
             "tta_flip": bool(model.hparams.get("tta_flip")),  # the mean of each crop's and its mirror's
+            # post-hoc logit adjustment inside the model: probabilities divided by prior^tau (tau fitted on validation)
+            "logit_adjustment": _adjustment(model.hparams.get("logit_adjustment")),
         },
         "fer.backbone": inference.get("backbone") or "",
         "fer.training": {
@@ -116,6 +118,13 @@ def describe(model, pipeline: FacePipeline, checkpoint: Path, run_config: str | 
         "fer.test_metrics": tested_metrics(results, checkpoint),
         "fer.framework_version": __version__,
     }
+
+
+def _adjustment(adjustment: dict | None) -> dict | None:
+    """What an exported model's user needs to know of its logit adjustment (None: not adjusted)."""
+    if not adjustment:
+        return None
+    return {k: adjustment[k] for k in ("tau", "prior", "fitted_on", "val_images") if k in adjustment}
 
 
 def _first(*values):

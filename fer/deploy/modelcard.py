@@ -99,6 +99,7 @@ def model_card(meta: dict, filename: str) -> str:
         + (", the grey channel replicated to RGB" if pipeline["color"] == "gray" and len(pipeline["mean"]) == 3 else "")
         + ("; the mean of the crop's and its mirror's probabilities" if meta["fer.output"].get("tta_flip") else "")
         + ".",
+        *_adjustment_line(meta["fer.output"].get("logit_adjustment")),
         "",
         "## Training data",
         "",
@@ -117,3 +118,14 @@ def model_card(meta: dict, filename: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _adjustment_line(adjustment: dict | None) -> list[str]:
+    """The model card's line on a post-hoc logit adjustment (none without one)."""
+    if not adjustment:
+        return []
+    return [
+        f"- In the model: post-hoc logit adjustment, probabilities divided by the training prior to the power "
+        f"tau = {adjustment['tau']:.1f} (fitted on {adjustment.get('val_images')} {adjustment.get('fitted_on')} "
+        "images for macro-F1) and renormalized: rare classes are predicted more often."
+    ]

@@ -47,6 +47,7 @@ def run_results(cfg, trainer, model, datamodule, best_ckpt: str | None, seconds:
         gan_saw_test_subjects=_gan_saw_test(gan),
         gan=gan,
         synthetic_data=uses_synthetic_data(cfg),
+        logit_adjustment=model.hparams.get("logit_adjustment") or {},
         best_checkpoint=best_ckpt,
         epochs=trainer.current_epoch,
         seconds=round(seconds, 1),
@@ -122,6 +123,12 @@ def print_run_table(results: dict, log_lines: list[str] | None = None) -> None:
         console.print(
             f"temperature scaling: T={cal['temperature']:.3f}, fitted on {cal.get('val_images')} validation images "
             "(ECE (T-scaled) uses it)"
+        )
+    adj = results.get("logit_adjustment") or {}
+    if adj:
+        console.print(
+            f"logit adjustment: tau={adj['tau']:.1f}, fitted on {adj.get('val_images')} validation images "
+            f"(validation macro-F1 {adj['val_f1_before']:.3f} -> {adj['val_f1_after']:.3f}); the test figures use it"
         )
     for path in sorted(out.glob("confusion_*.png")):
         console.print(f"confusion matrix: {path}")

@@ -23,6 +23,7 @@ from torchmetrics.classification import (
 from fer.classes import CLASSES
 from fer.errors import ConfigError
 from fer.evaluation.calibration import N_BINS
+from fer.models.balancing import SCHEMES, adjust, adjustment_factors, class_weights
 from fer.models.components.backbone import FERNet
 
 
@@ -39,15 +40,6 @@ def make_metrics(num_classes: int) -> MetricCollection:
             "ece": MulticlassCalibrationError(num_classes, n_bins=N_BINS, norm="l1"),  # as fer.evaluation.calibration
         }
     )
-
-
-def balanced_class_weights(labels, num_classes: int) -> torch.Tensor:
-    """Loss weights n / (k * n_c) for the k classes present (scikit-learn's "balanced"); absent classes get 0."""
-    counts = torch.bincount(torch.as_tensor(labels, dtype=torch.long), minlength=num_classes).float()
-    present = counts > 0
-    weights = torch.zeros(num_classes)
-    weights[present] = counts.sum() / (present.sum() * counts[present])
-    return weights
 
 
 def interleave_ranks(gathered: torch.Tensor, total: int) -> torch.Tensor:
@@ -89,6 +81,9 @@ class ClassifierModule(pl.LightningModule):
         label_smoothing: float = 0.0,
         mixup: dict | None = None,
         class_weights: str | None = None,
+        class_weight_beta: float = 0.999,
+        logit_adjust: bool = False,
+        logit_adjustment: dict | None = None,
         tta_flip: bool = False,
         channels_last: bool = False,
         compile: bool = False,
@@ -101,19 +96,26 @@ class ClassifierModule(pl.LightningModule):
         # Optimizer/scheduler factories (functools.partial) stay out of the checkpoint's hyperparameters, so
         # checkpoints load with torch.load(weights_only=True), Lightning's default when resuming.
         self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler", "augment"])
-        if class_weights not in (None, "balanced"):
-            raise ConfigError(f"model.class_weights={class_weights!r}; expected null or balanced")
+        if class_weights is not None and class_weights not in SCHEMES:
+            raise ConfigError(f"model.class_weights={class_weights!r}; expected null, {', '.join(SCHEMES)}")
+        if not 0.0 <= class_weight_beta < 1.0:
+            raise ConfigError(f"model.class_weight_beta={class_weight_beta!r}; expected a value in [0, 1), e.g. 0.999")
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.net = net
         self.augment = augment  # online augmentation of training batches on the device (conf/augment)
         # timm's Mixup/CutMix on training batches (soft targets, its own label smoothing); null: off
         self.mixup = Mixup(**mixup, label_smoothing=label_smoothing, num_classes=len(class_names)) if mixup else None
-        # Set at fit start (class_weights=balanced). A plain attribute, not a buffer: weight averaging (callbacks.ema)
+        # Set at fit start (model.class_weights). A plain attribute, not a buffer: weight averaging (callbacks.ema)
         # pairs the model's buffers with its copy's, made before fit start.
         self.class_weight: torch.Tensor | None = None
         cfg = resolve_model_data_config(net.trunk)
         self.register_buffer("mean", torch.tensor(cfg["mean"]).view(1, -1, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(cfg["std"]).view(1, -1, 1, 1) * 255, persistent=False)
+        # Post-hoc logit adjustment (fer.models.balancing), fitted on validation after fit: its tau and prior live
+        # in the hyperparameters (so in the checkpoint the test sets are scored from); the factors follow them.
+        self.register_buffer("adjustment", torch.ones(len(class_names)), persistent=False)
+        if logit_adjustment:
+            self.set_logit_adjustment(logit_adjustment)
         n = len(class_names)
         self.val_metrics = make_metrics(n)
         self.train_loss = MeanMetric()  # epoch mean of the training loss, weighted by batch size
@@ -141,6 +143,13 @@ class ClassifierModule(pl.LightningModule):
         mean, std = self.input_stats()
         self.hparams["inference"] = {**inference, "pipeline": {**inference["pipeline"], "mean": mean, "std": std}}
 
+    def set_logit_adjustment(self, adjustment: dict | None) -> None:
+        """Adjust the probabilities from now on by `adjustment` ({"tau", "prior", ...}, fer.models.balancing);
+        None: no adjustment. Kept in the hyperparameters, which checkpoints and exported models carry."""
+        self.hparams["logit_adjustment"] = dict(adjustment) if adjustment else None
+        factors = adjustment_factors(adjustment["prior"], adjustment["tau"]) if adjustment else None
+        self.adjustment.copy_(factors if factors is not None else torch.ones_like(self.adjustment))
+
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 (B, C, H, W) -> float, grey replicated to the trunk's channels, normalized with timm's mean/std."""
         x = x.float()
@@ -155,10 +164,13 @@ class ClassifierModule(pl.LightningModule):
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Class probabilities of uint8 crops as the test sets are scored (with `tta_flip`, the mean of each
-        image's and its mirror's); prediction and export use this same function."""
+        image's and its mirror's; with a fitted logit adjustment, divided by prior^tau); prediction and export use
+        this same function."""
         probs = self(x).softmax(-1)
         if self.hparams.tta_flip:
             probs = (probs + self(x.flip(-1)).softmax(-1)) / 2
+        if self.hparams.get("logit_adjustment"):
+            probs = adjust(probs, self.adjustment)
         return probs
 
     def input_stats(self) -> tuple[list[float], list[float]]:
@@ -183,10 +195,12 @@ class ClassifierModule(pl.LightningModule):
         return x, y
 
     def on_fit_start(self) -> None:
-        """With `class_weights=balanced`, loss weights from the data module's training labels."""
-        if self.hparams.class_weights == "balanced":
+        """With `class_weights` (balanced, sqrt, effective), loss weights from the data module's training labels."""
+        scheme = self.hparams.class_weights
+        if scheme:
             labels = self.trainer.datamodule.train_set.labels
-            self.class_weight = balanced_class_weights(labels, len(self.hparams.class_names)).to(self.device)
+            weights = class_weights(scheme, labels, len(self.hparams.class_names), self.hparams.class_weight_beta)
+            self.class_weight = weights.to(self.device)
 
     def training_step(self, batch, batch_idx: int):
         """Cross-entropy of the batch (Mixup/CutMix'd when on), class-weighted and smoothed as configured."""

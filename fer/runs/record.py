@@ -84,6 +84,7 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     tests: dict[str, dict] = field(default_factory=dict)
     calibration: dict = field(default_factory=dict)  # temperature scaling: {"temperature", "fitted_on", "val_images"}
+    logit_adjustment: dict = field(default_factory=dict)  # model.logit_adjust: {"tau", "prior", "fitted_on", ...}
     skipped_tests: list[str] = field(default_factory=list)
     skipped_reasons: dict[str, str] = field(default_factory=dict)
     split: dict = field(default_factory=dict)
