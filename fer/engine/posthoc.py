@@ -11,11 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
-
-from fer.engine.checkpoint_io import AtomicCheckpointIO
 from fer.engine.run_outputs import VAL, validation_outputs
-from fer.models.balancing import TAU_GRID, class_prior, fit_tau
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +23,8 @@ def fit_logit_adjustment(trainer, model, datamodule, ckpt_path: str | None) -> d
     adjustment, None when `model.logit_adjust` is off or there is no validation set (a warning says so)."""
     if not model.hparams.get("logit_adjust"):
         return None
+    from fer.models.balancing import TAU_GRID, class_prior, fit_tau  # torch: loaded with a run, not by train.py
+
     model.set_logit_adjustment(None)  # tau is fitted on the model's own probabilities
     outputs = validation_outputs(trainer, model, datamodule, ckpt_path)
     if outputs is None:
@@ -60,6 +58,10 @@ def fit_logit_adjustment(trainer, model, datamodule, ckpt_path: str | None) -> d
 
 def store_in_checkpoint(path: Path, adjustment: dict) -> None:
     """Write `adjustment` into the checkpoint's hyperparameters (atomically: a reader sees the old or new file)."""
+    import torch  # with a run only: train.py --help and --cfg answer without loading torch
+
+    from fer.engine.checkpoint_io import AtomicCheckpointIO
+
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     ckpt.setdefault(HPARAMS, {})["logit_adjustment"] = adjustment
     AtomicCheckpointIO().save_checkpoint(ckpt, path)

@@ -201,6 +201,11 @@ def run_one(cfg: DictConfig, emotion: str, out_dir: Path) -> dict:
         entry = manifest_entry(cfg, checkpoint, train_info, run_dir, key, faces, files, PER_EMOTION)
         merge_manifest(out_dir, emotion, entry)
         log.info("%s: wrote %d samples to %s", emotion, n, out_dir / emotion)
+    return class_result(entry, faces, run_dir, train_info, start)
+
+
+def class_result(entry: dict, faces: PreparedSet, run_dir: Path, train_info: dict, start: float) -> dict:
+    """One class's line of the task's result: its samples, checkpoint, training faces and time."""
     return {
         "samples": len(entry["files"]),
         "checkpoint": entry["checkpoint"],
@@ -271,15 +276,7 @@ def run_conditional(cfg: DictConfig, names: list[str], out_dir: Path) -> dict:
             entry = manifest_entry(cfg, checkpoint, train_info, run_dir, key, faces, files, CONDITIONAL)
             merge_manifest(out_dir, emotion, entry)
             log.info("%s: wrote %d samples of the conditional GAN to %s", emotion, n, out_dir / emotion)
-        results[emotion] = {
-            "samples": len(entry["files"]),
-            "checkpoint": entry["checkpoint"],
-            "train_images": len(faces.samples),
-            "seen_subjects": len(entry["seen_subjects"]),
-            "run_dir": str(run_dir),
-            **train_info,
-            "seconds": round(time.time() - start, 1),
-        }
+        results[emotion] = class_result(entry, faces, run_dir, train_info, start)
     return results
 
 
