@@ -21,8 +21,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from fer.callbacks.ema import EMA
 from fer.classes import CLASSES
-from fer.engine import posthoc
 from fer.engine.posthoc import fit_logit_adjustment
+from fer.models import balancing
 from fer.models.balancing import SCHEMES, class_prior, class_weights, fit_tau
 from fer.models.classifier import ClassifierModule
 from fer.models.components.backbone import FERNet
@@ -318,7 +318,7 @@ def adjusted_run(tmp_path_factory) -> tuple[DictConfig, dict]:
     value) so that the adjustment of a barely trained model is not the identity; how tau is chosen on validation is
     `test_tau_is_fitted_on_the_validation_split_only`'s."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(posthoc, "fit_tau", partial(fit_tau, grid=(1.0,)))
+        mp.setattr(balancing, "fit_tau", partial(fit_tau, grid=(1.0,)))  # posthoc imports it when it runs
         overrides = ("model.class_weights=effective", "model.logit_adjust=true", "model.tta_flip=true")
         return rare_class_run(tmp_path_factory.mktemp("adjusted"), *overrides)
 
