@@ -3,6 +3,7 @@ sweep job; the progress bar stays on a terminal."""
 
 from __future__ import annotations
 
+import atexit
 import re
 import subprocess
 import sys
@@ -115,3 +116,4 @@ def test_a_sweep_logs_one_line_per_finished_job(tmp_path, capsys):
     ret.return_value = 0.5
     cb.on_job_end(single, ret)
     assert "sweep: job" not in capsys.readouterr().out  # a single run is not a sweep
+    atexit.unregister(cb.summary)  # this sweep ends with the test: no summary when the test process exits
