@@ -15,11 +15,7 @@ percentile response time of each, and the ratios (answers / static); the stored 
 from __future__ import annotations
 
 import asyncio
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +26,7 @@ import numpy as np
 
 from fer.classes import CLASSES
 from fer.study.create import create_study, invite
+from fer.study.process import start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,27 +39,6 @@ def images(root: Path, size: int, seed: int) -> Path:
             img = cv2.resize(rng.integers(0, 256, (4, 4), dtype=np.uint8), (size, size), interpolation=cv2.INTER_CUBIC)
             cv2.imwrite(str(root / c / f"{i}.png"), img)
     return root
-
-
-def serve(study: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fer.study", "serve", str(study), "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/", timeout=1).status_code == 401:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the study server did not start")
 
 
 async def open_rater(url: str, token: str) -> tuple[httpx.AsyncClient, str]:
@@ -138,15 +114,11 @@ def run(quick: bool = False) -> dict:
             study, images(tmp / "gen", 32, 1), str(images(tmp / "real", 48, 2)), per_class=5, overrides=["faces=none"]
         )
         tokens = [invite(study, f"rater{i:02d}") for i in range(concurrency)]
-        proc, url = serve(study)
+        proc, url = start_server(study)
         try:
             res = asyncio.run(drive(study, url, tokens, blocks, per_rater))
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_server(proc)
         conn = sqlite3.connect(study / "study.sqlite")
         stored = conn.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
         conn.close()

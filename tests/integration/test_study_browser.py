@@ -13,9 +13,7 @@ import json
 import os
 import random
 import shutil
-import signal
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -26,7 +24,7 @@ from fer.classes import CLASSES
 from fer.study.__main__ import main
 from tests.conftest import compose_cfg
 from tests.helpers.cli import run_cli
-from tests.unit.study.conftest import fields, self_describing_checkpoint, start_server
+from tests.unit.study.conftest import fields, self_describing_checkpoint, start_server, stop_server
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and Path(p).is_file()), None)
 DRIVER = next((p for p in (shutil.which("chromedriver"), "/usr/bin/chromedriver") if p and Path(p).is_file()), None)
@@ -231,11 +229,7 @@ def test_create_invite_serve_rate_in_chromium_and_report(tmp_path, capsys):
     try:
         assert [scripted_rater(url, links[f"r{k}"], items, seed=k) for k in (1, 2, 3)] == [29, 29, 29]
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
     ckpt = self_describing_checkpoint(tmp_path / "classifier.ckpt")
     printed = cli(["report", str(study), "--checkpoint", str(ckpt)], capsys)

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import cv2
-import httpx
 import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
 from fer.classes import CLASSES
+from fer.study.process import start_server, stop_server  # noqa: F401  (used by the study tests)
 
 ROOT = Path(__file__).resolve().parents[3]
 BASE_URL = "http://127.0.0.1:8000"
@@ -84,36 +80,6 @@ class Rater:
         if response.status_code == 200:
             self.page = response
         return response
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(study_dir: Path) -> tuple[subprocess.Popen, str]:
-    """`python -m fer.study serve <study> --port P` (default host), waited for until it answers."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fer.study", "serve", str(study_dir), "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the server stopped: {proc.stderr.read()}")
-        try:
-            if httpx.get(url + "/", timeout=1).status_code == 401:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("the server did not start in 30 s")
 
 
 def self_describing_checkpoint(path: Path) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from fer.study.create import invite
 from tests.helpers.cli import run_cli
-from tests.unit.study.conftest import fields, start_server
+from tests.unit.study.conftest import fields, start_server, stop_server
 
 
 def stored_positions(study_dir: Path, rater: str) -> list[int]:
@@ -92,12 +91,7 @@ def test_kill_9_loses_no_committed_answer_and_a_restart_continues(study_dir):
             assert answer(client, page).status_code == 200
         assert stored_positions(study_dir, "bob") == [0, 1, 2]
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_server(proc)
 
 
 @pytest.mark.parametrize("host, warned", [(None, False), ("0.0.0.0", True), ("::", True), ("127.0.0.1", False)])
